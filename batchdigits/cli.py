@@ -1,0 +1,217 @@
+"""The ``batchdigits`` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, classify_folder
+from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
+from .report import EXIT_INTERRUPTED, EXIT_USAGE
+from .ui import error, log, maybe_progress, stderr_console
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every file classified (ok, low_confidence or blank); "
+    "1 run completed but some files were errors; "
+    "2 unusable arguments, folder, output or model; "
+    "75 another run holds the output's lock; "
+    "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact; "
+    "70 internal error."
+)
+EXIT_INTERNAL = 70
+
+app = typer.Typer(
+    help="Classify folders of scanned digit images into a CSV of predictions.",
+    epilog=EXIT_CODES_HELP,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+
+class UsageProblem(Exception):
+    """A bad argument or unusable input: one line for the user, exit code 2."""
+
+
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+ModelOption = Annotated[
+    Optional[Path],
+    typer.Option("--model", help="Model file (.skops). Default: the built-in model."),
+]
+PickleOption = Annotated[
+    bool,
+    typer.Option("--allow-pickle", help="Also accept pickle/joblib model files (can run code)."),
+]
+
+
+@contextmanager
+def handled_errors(console: Console, debug: bool) -> Iterator[None]:
+    """Turn failures into one-line messages and documented exit codes."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (UsageProblem, ModelError) as exc:
+        if debug:
+            raise
+        error(console, str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        error(console, "interrupted; the previous output was left as it was")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if debug:
+            raise
+        error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _interrupt_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def check_folder(folder: Path) -> None:
+    """The input folder must exist and be listable."""
+    if not folder.exists():
+        raise UsageProblem(f"folder not found: {folder}")
+    if not folder.is_dir():
+        raise UsageProblem(f"not a folder: {folder}")
+    try:
+        with os.scandir(folder) as it:
+            next(it, None)
+    except OSError as exc:
+        raise UsageProblem(f"cannot read folder {folder}: {exc.strerror or exc}") from None
+
+
+def check_output(out: str) -> None:
+    """The output's folder must exist and accept new files; checked before work."""
+    if out == "-":
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise UsageProblem(f"output is a folder, not a file: {out}")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageProblem(f"output folder does not exist: {directory}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:
+    """The model named on the command line, or the built-in one."""
+    if path is not None:
+        if not path.is_file():
+            raise UsageProblem(f"model file not found: {path}")
+        return load_model(path, allow_pickle=allow_pickle)
+    if not os.environ.get("BATCHDIGITS_MODEL") and not default_model_path().exists():
+        log(console, "building the built-in model (first run only)...", quiet)
+    return get_default_model()
+
+
+@app.command()
+def classify(
+    folder: Annotated[Path, typer.Argument(help="Folder of digit images.")],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="CSV to write, or - for standard output.")
+    ] = "predictions.csv",
+    model_path: ModelOption = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")
+    ] = True,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Grids per predict_proba call.")
+    ] = DEFAULT_BATCH_SIZE,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0 = all cores).")
+    ] = 0,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            "--min-confidence", min=0.0, max=1.0, help="Below this a prediction is low_confidence."
+        ),
+    ] = DEFAULT_MIN_CONFIDENCE,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    allow_pickle: PickleOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Classify every image under FOLDER and write one CSV row per image file."""
+    console = stderr_console()
+    with handled_errors(console, debug):
+        _interrupt_on_sigterm()
+        check_folder(folder)
+        check_output(out)
+        model = open_model(model_path, allow_pickle, console, quiet)
+        settings = Settings(batch_size=batch_size, jobs=jobs, min_confidence=min_confidence)
+        with maybe_progress(console, str(folder), recursive, not quiet) as bar:
+            report = classify_folder(
+                folder, out, model, recursive, settings, on_row=bar.advance if bar else None
+            )
+        if not quiet:
+            console.print(report.render())
+        log(console, report.summary_line(), quiet)
+        raise typer.Exit(report.exit_code())
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.skops).")],
+    classifier: Annotated[
+        str, typer.Option("--classifier", help="svc (default), logistic or knn.")
+    ] = "svc",
+    debug: DebugOption = False,
+) -> None:
+    """Train a model on load_digits, print its holdout report, save it with skops."""
+    from .model import save_model
+    from .train import CLASSIFIERS, train as fit
+    from .trainreport import render_report
+
+    console = stderr_console()
+    with handled_errors(console, debug):
+        if classifier not in CLASSIFIERS:
+            raise UsageProblem(f"unknown classifier {classifier!r}; choose {', '.join(CLASSIFIERS)}")
+        check_output(str(out))
+        result = fit(classifier=classifier)
+        save_model(result.model, out)
+        Console().print(render_report(result.accuracy, result.report, result.n_holdout))
+        log(console, f"model written to {out}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"batchdigits {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Classify folders of scanned digit images into a CSV of predictions."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="batchdigits")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Load one image file as a 2-D grayscale array, robustly.
+
+``load_image(path)`` opens any file Pillow can read and returns a ``uint8``
+array of shape ``(height, width)``:
+
+* the EXIF orientation is applied;
+* the first frame of an animated or multi-page file is used;
+* every mode (1, L, P, LA, RGB, RGBA, CMYK, I;16, I, F, ...) is reduced to
+  8-bit grayscale; transparency is composited on white;
+* huge JPEGs are decoded at a reduced scale with ``draft()`` and every image
+  is shrunk so that its longer side is at most ``max_side`` pixels.
+
+Any problem (unreadable, truncated, not an image, a decompression bomb) is
+raised as :class:`ImageError` with a one-line reason meant for people.
+
+>>> gray = load_image("samples/scan_000_0.png")   # doctest: +SKIP
+>>> gray.dtype, gray.ndim
+(dtype('uint8'), 2)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_SIDE = 512
+"""Longest side kept after loading; enough for a single digit."""
+
+
+class ImageError(Exception):
+    """A file that cannot be turned into an image; ``str(err)`` is the reason."""
+
+
+def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.ndarray:
+    """Return the image at ``path`` as a 2-D ``uint8`` grayscale array."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _to_gray(img, max_side)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"refused as a possible decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError("not a recognised image format") from None
+    except FileNotFoundError:
+        reason = "broken symbolic link" if os.path.islink(path) else "file not found"
+        raise ImageError(reason) from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except OSError as exc:
+        raise ImageError(_os_reason(exc)) from None
+    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as exc:
+        raise ImageError(f"cannot decode image: {exc}") from None
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno is not None and exc.strerror:
+        return exc.strerror.lower() if exc.errno != 40 else "symbolic link loop"
+    text = str(exc) or type(exc).__name__
+    if "truncated" in text.lower():
+        return f"truncated or damaged file ({text})"
+    return f"cannot decode image: {text}"
+
+
+def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
+    img.seek(0)
+    if img.format == "JPEG" and max(img.size) > 2 * max_side:
+        img.draft("L" if img.mode == "L" else img.mode, (max_side, max_side))
+    img.load()
+    img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I;16"):
+        img = img.convert("I")
+    if max(img.size) > max_side:
+        img = _shrink(img, max_side)
+    return _gray_array(img)
+
+
+def _shrink(img: Image.Image, max_side: int) -> Image.Image:
+    if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "F"):
+        img = img.convert("RGBA" if _has_alpha(img) else "RGB")
+    elif img.mode == "1":
+        img = img.convert("L")
+    img.thumbnail((max_side, max_side), Image.Resampling.BOX)
+    return img
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
+
+
+def _gray_array(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I", "F"):
+        return _numeric_to_uint8(np.asarray(img, dtype=np.float64))
+    if _has_alpha(img):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def _numeric_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Map a 16/32-bit integer or float image to 0..255 by its likely range."""
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(values.min()), float(values.max())
+    if lo >= 0 and hi <= 1.0:
+        scale = 255.0
+    elif lo >= 0 and hi <= 255:
+        scale = 1.0
+    elif lo >= 0 and hi <= 65535:
+        scale = 255.0 / 65535.0
+    else:
+        values = values - lo
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)

@@ -1,0 +1,192 @@
+"""The classifier: build, save and load it safely, and the built-in default.
+
+A model file is a skops archive holding ``{"pipeline": ..., "metadata": ...}``.
+Loading never runs code from the file: only types on :data:`ALLOWED_TYPES`
+(plus skops' own defaults) are accepted; anything else is refused with a
+clear message.  Pickle/joblib files are opened only when the caller passes
+``allow_pickle=True`` (the CLI's ``--allow-pickle``).
+
+The built-in model is trained on scikit-learn's bundled ``load_digits`` on
+first use and cached in the user cache directory (``$XDG_CACHE_HOME``
+respected); ``$BATCHDIGITS_MODEL`` points at another model file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+import sklearn
+import skops.io as sio
+
+from .atomic import atomic_write
+from .grid import GRID_VERSION
+
+MODEL_FORMAT = 1
+ALLOWED_TYPES = frozenset(
+    {
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.isotonic.IsotonicRegression",
+        "sklearn.calibration.CalibratedClassifierCV",
+        "sklearn.svm._classes.SVC",
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.preprocessing._data.MinMaxScaler",
+        "sklearn.preprocessing._label.LabelEncoder",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.tree._tree.Tree",
+        "sklearn.decomposition._pca.PCA",
+        "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.utils._bunch.Bunch",
+        "builtins.slice",
+        "numpy.dtype",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.random._mt19937.MT19937",
+        "numpy.random.mtrand.RandomState",
+        "collections.OrderedDict",
+    }
+)
+
+
+class ModelError(Exception):
+    """A model file that cannot be used; ``str(err)`` is the reason."""
+
+
+@dataclass
+class DigitModel:
+    """A fitted pipeline (64 grid values in, 10 class probabilities out) and its metadata."""
+
+    pipeline: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = "built-in"
+    sha256: str = ""
+
+    @property
+    def classes(self) -> np.ndarray:
+        return np.asarray(self.pipeline.classes_)
+
+    def predict_proba(self, grids: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, n_classes)`` for flat grids ``(n, 64)``."""
+        return self.pipeline.predict_proba(np.asarray(grids, dtype=np.float64))
+
+
+def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` as a skops file, atomically (temp file + ``os.replace``)."""
+    with atomic_write(os.fspath(path), binary=True) as fh:
+        sio.dump({"pipeline": model.pipeline, "metadata": model.metadata}, fh)
+
+
+def load_model(path: str | os.PathLike[str], allow_pickle: bool = False) -> DigitModel:
+    """Load a model file; skops with trusted types only, pickle only if allowed."""
+    path = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if data[:2] == b"PK":
+        obj = _load_skops(path, data)
+    elif allow_pickle:
+        obj = _load_pickle(path)
+    else:
+        raise ModelError(
+            f"{path} is not a skops model file; if it is a pickle/joblib file you "
+            "trust, pass --allow-pickle (loading a pickle can run arbitrary code)"
+        )
+    model = _as_model(obj, path)
+    model.sha256 = digest
+    check_compatible(model)
+    return model
+
+
+def _load_skops(path: str, data: bytes) -> Any:
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # a damaged archive
+        raise ModelError(f"{path} is not a readable skops file ({exc})") from None
+    unknown = sorted(set(untrusted) - ALLOWED_TYPES)
+    if unknown:
+        raise ModelError(
+            f"{path} contains types batchdigits does not trust: {', '.join(unknown)}"
+        )
+    try:
+        return sio.loads(data, trusted=untrusted)
+    except Exception as exc:
+        raise ModelError(f"{path} could not be loaded ({exc})") from None
+
+
+def _load_pickle(path: str) -> Any:
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception as exc:
+        raise ModelError(f"{path} could not be loaded as pickle/joblib ({exc})") from None
+
+
+def _as_model(obj: Any, path: str) -> DigitModel:
+    if isinstance(obj, dict) and "pipeline" in obj:
+        pipeline, metadata = obj["pipeline"], dict(obj.get("metadata") or {})
+    else:
+        pipeline, metadata = obj, {}
+    if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
+        raise ModelError(f"{path} does not hold a fitted classifier with predict_proba")
+    return DigitModel(pipeline=pipeline, metadata=metadata, source=path)
+
+
+def check_compatible(model: DigitModel) -> None:
+    """Refuse a model made for another grid conversion version."""
+    version = model.metadata.get("grid_version")
+    if version is not None and int(version) != GRID_VERSION:
+        raise ModelError(
+            f"model {model.source} was trained with grid conversion v{version}, "
+            f"this batchdigits uses v{GRID_VERSION}; retrain it with `batchdigits train`"
+        )
+
+
+def cache_dir() -> Path:
+    """The user cache directory for batchdigits (honours ``$XDG_CACHE_HOME``)."""
+    return Path(platformdirs.user_cache_dir("batchdigits", appauthor=False))
+
+
+def default_model_path() -> Path:
+    """Where the built-in model is cached; its name carries the versions."""
+    name = f"default-g{GRID_VERSION}-f{MODEL_FORMAT}-sk{sklearn.__version__}.skops"
+    return cache_dir() / name
+
+
+def get_default_model() -> DigitModel:
+    """Return the built-in model: ``$BATCHDIGITS_MODEL``, the cache, or trained now."""
+    env = os.environ.get("BATCHDIGITS_MODEL")
+    if env:
+        return load_model(env)
+    path = default_model_path()
+    if path.exists():
+        try:
+            return load_model(path)
+        except ModelError:
+            pass  # a damaged cache entry is rebuilt below
+    from .train import train_builtin
+
+    model = train_builtin().model
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(model, path)
+    model.source = str(path)
+    model.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    return model

@@ -1,0 +1,146 @@
+"""Counts of a run, its summary for people and machines, and its exit code.
+
+Exit codes (also in ``--help`` and README):
+
+====  =================================================================
+ 0    every file was classified (ok, low_confidence or blank)
+ 1    the run completed, but some files could not be read (error rows)
+ 2    unusable arguments, unreadable folder, unwritable output, bad model
+ 75   another run is writing the same output (EX_TEMPFAIL); try later
+ 130  interrupted (Ctrl-C or SIGTERM); the previous CSV is left as it was
+====  =================================================================
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from .write import Row
+
+EXIT_OK = 0
+EXIT_FILE_ERRORS = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75
+EXIT_INTERRUPTED = 130
+STATUSES = ("ok", "low_confidence", "blank", "error")
+MAX_ERRORS_SHOWN = 5
+
+
+@dataclass
+class Report:
+    """Running totals of one classify run."""
+
+    out: str | None = None
+    model: str = ""
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    per_digit: dict[int, list[float]] = field(default_factory=dict)
+    skipped: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    elapsed: float = 0.0
+
+    def add(self, row: Row) -> None:
+        self.counts[row.status] += 1
+        if row.label is not None and row.confidence is not None:
+            entry = self.per_digit.setdefault(row.label, [0, 0.0])
+            entry[0] += 1
+            entry[1] += row.confidence
+        if row.status == "error" and len(self.errors) < MAX_ERRORS_SHOWN:
+            self.errors.append((row.path, row.error))
+
+    def skip(self, _entry: object = None) -> None:
+        self.skipped += 1
+
+    def finish(self) -> None:
+        self.elapsed = time.monotonic() - self.started
+
+    @property
+    def found(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def classified(self) -> int:
+        return self.counts["ok"] + self.counts["low_confidence"]
+
+    @property
+    def rate(self) -> float:
+        return self.found / self.elapsed if self.elapsed > 0 else 0.0
+
+    def exit_code(self) -> int:
+        return EXIT_FILE_ERRORS if self.counts["error"] else EXIT_OK
+
+    def summary_line(self) -> str:
+        c = self.counts
+        return (
+            f"{self.found} images: {c['ok']} ok, {c['low_confidence']} low confidence, "
+            f"{c['blank']} blank, {c['error']} errors; {self.skipped} other files skipped; "
+            f"{self.elapsed:.1f}s ({self.rate:.0f} images/s)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "classified": self.classified,
+            "statuses": dict(self.counts),
+            "skipped": self.skipped,
+            "digits": {str(d): self.per_digit.get(d, [0, 0.0])[0] for d in range(10)},
+            "elapsed_seconds": round(self.elapsed, 3),
+            "images_per_second": round(self.rate, 1),
+            "model": self.model,
+            "output": self.out,
+        }
+
+    def render(self) -> Group:
+        """Rich tables: per digit, totals, first errors, where the CSV went."""
+        parts: list[Any] = [self._digit_table(), self._totals_table()]
+        if self.errors:
+            parts.append(self._error_table())
+        if self.out:
+            where = "standard output" if self.out == "-" else self.out
+            parts.append(Text(f"CSV written to {where}"))
+        return Group(*parts)
+
+    def _digit_table(self) -> Table:
+        table = Table(title="Predictions by digit", title_justify="left")
+        table.add_column("digit", justify="right")
+        table.add_column("count", justify="right")
+        table.add_column("share", justify="right")
+        table.add_column("mean confidence", justify="right")
+        total = max(self.classified, 1)
+        for digit in range(10):
+            count, conf = self.per_digit.get(digit, [0, 0.0])
+            mean = f"{conf / count:.3f}" if count else "-"
+            table.add_row(str(digit), str(count), f"{100 * count / total:.1f}%", mean)
+        return table
+
+    def _totals_table(self) -> Table:
+        table = Table(title="Totals", title_justify="left", show_header=False)
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        c = self.counts
+        for name, value in (
+            ("image files found", self.found),
+            ("classified", self.classified),
+            ("low confidence", c["low_confidence"]),
+            ("blank", c["blank"]),
+            ("errors", c["error"]),
+            ("other files skipped", self.skipped),
+            ("elapsed", f"{self.elapsed:.2f} s"),
+            ("images/s", f"{self.rate:.1f}"),
+        ):
+            table.add_row(name, str(value))
+        return table
+
+    def _error_table(self) -> Table:
+        table = Table(title=f"First {len(self.errors)} errors", title_justify="left")
+        table.add_column("path", overflow="fold")
+        table.add_column("reason", overflow="fold")
+        for path, reason in self.errors:
+            table.add_row(path, reason)
+        return table

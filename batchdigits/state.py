@@ -1,0 +1,29 @@
+"""Files a run keeps beside its CSV: the incremental state and the lock.
+
+For an output ``predictions.csv`` they are ``.predictions.csv.state.json``
+and ``.predictions.csv.lock`` in the same directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def state_path(out: str) -> str:
+    """Path of the incremental-state file for the CSV ``out``."""
+    return _beside(out, "state.json")
+
+
+def lock_path(out: str) -> str:
+    """Path of the lock file for the CSV ``out``."""
+    return _beside(out, "lock")
+
+
+def own_file_names(out: str) -> set[str]:
+    """Base names of every file a run writes for ``out`` (temp files aside)."""
+    return {os.path.basename(p) for p in (out, state_path(out), lock_path(out))}
+
+
+def _beside(out: str, suffix: str) -> str:
+    directory, name = os.path.split(os.path.abspath(out))
+    return os.path.join(directory, f".{name}.{suffix}")

@@ -1,0 +1,100 @@
+"""Talking to people on stderr: consoles, log lines, the progress bar.
+
+Data never goes here.  Without a terminal (cron) there is no animation and
+no colour, and every log line starts with a timestamp; ``NO_COLOR`` is
+honoured by rich.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from .files import walk
+
+
+def stderr_console() -> Console:
+    """The console for everything that is not data."""
+    return Console(stderr=True, highlight=False)
+
+
+def log(console: Console, message: str, quiet: bool = False) -> None:
+    """One line for people; timestamped when stderr is not a terminal."""
+    if quiet:
+        return
+    if console.is_terminal:
+        console.print(message, markup=False)
+    else:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        console.print(f"{stamp} {message}", markup=False, soft_wrap=True)
+
+
+def error(console: Console, message: str) -> None:
+    """A one-line error, always printed (even with --quiet)."""
+    console.print(f"batchdigits: error: {message}", markup=False, soft_wrap=True, style="red")
+
+
+class ProgressBar:
+    """A rich progress bar whose total is counted in a background thread."""
+
+    def __init__(self, console: Console, folder: str, recursive: bool) -> None:
+        self._progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]} files/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("classifying", total=None, rate="-")
+        self._start = time.monotonic()
+        self._done = 0
+        self._counter = threading.Thread(
+            target=self._count, args=(folder, recursive), daemon=True
+        )
+
+    def _count(self, folder: str, recursive: bool) -> None:
+        total = sum(1 for f in walk(folder, recursive) if f.kind != "other")
+        self._progress.update(self._task, total=total)
+
+    def advance(self, _row: object = None) -> None:
+        self._done += 1
+        if self._done % 16 == 0:
+            rate = self._done / max(time.monotonic() - self._start, 1e-9)
+            self._progress.update(self._task, completed=self._done, rate=f"{rate:.0f}")
+
+    def __enter__(self) -> "ProgressBar":
+        self._progress.start()
+        self._counter.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+@contextmanager
+def maybe_progress(
+    console: Console, folder: str, recursive: bool, enabled: bool
+) -> Iterator[ProgressBar | None]:
+    """A progress bar on a terminal, nothing otherwise."""
+    if not (enabled and console.is_terminal):
+        yield None
+        return
+    with ProgressBar(console, folder, recursive) as bar:
+        yield bar

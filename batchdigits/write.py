@@ -1,0 +1,90 @@
+"""Write prediction rows as CSV, atomically.
+
+Columns: ``path,label,confidence,status,error``.  The file is UTF-8 with
+``\\n`` line endings; fields are quoted when needed (commas, quotes,
+newlines), so any file name round-trips through Python's ``csv`` reader.
+Bytes in a file name that are not UTF-8 appear as ``\\xNN`` escapes.
+
+``open_csv(path)`` writes to a temporary file beside the target and moves it
+into place only when the run completes (see :mod:`batchdigits.atomic`), so
+an earlier CSV is never left half-written; ``"-"`` writes to stdout.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+from .atomic import atomic_write
+
+COLUMNS = ("path", "label", "confidence", "status", "error")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One CSV row: a file and what became of it."""
+
+    path: str
+    label: int | None
+    confidence: float | None
+    status: str
+    error: str = ""
+
+    def fields(self) -> list[str]:
+        label = "" if self.label is None else str(self.label)
+        conf = "" if self.confidence is None else f"{self.confidence:.4f}"
+        return [self.path, label, conf, self.status, self.error]
+
+    @classmethod
+    def from_fields(cls, fields: list[str]) -> "Row":
+        path, label, conf, status, error = fields
+        return cls(path, int(label) if label else None, float(conf) if conf else None, status, error)
+
+
+class CsvOut:
+    """Writes the header, then one :class:`Row` per ``write`` call."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self._writer = csv.writer(fh, lineterminator="\n")
+        self._writer.writerow(COLUMNS)
+
+    def write(self, row: Row) -> None:
+        self._writer.writerow(row.fields())
+
+
+@contextmanager
+def open_csv(path: str) -> Iterator[CsvOut]:
+    """``with open_csv(path) as out: out.write(row)``; ``"-"`` is stdout."""
+    if path != "-":
+        with atomic_write(path) as fh:
+            yield CsvOut(fh)
+        return
+    stream = _stdout_text()
+    try:
+        yield CsvOut(stream)
+    finally:
+        stream.flush()
+        if stream is not sys.stdout:
+            stream.detach()
+
+
+def read_rows(path: str) -> list[Row]:
+    """Read a CSV written by :func:`open_csv` back into rows."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(header) != COLUMNS:
+            raise ValueError(f"{path} is not a batchdigits CSV")
+        return [Row.from_fields(fields) for fields in reader]
+
+
+def _stdout_text() -> IO[str]:
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # e.g. a test harness replaced stdout with a StringIO
+        return sys.stdout
+    return io.TextIOWrapper(buffer, encoding="utf-8", newline="", write_through=True)

@@ -32,17 +32,18 @@ from PIL import Image
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 
-GRID_VERSION = 1
+GRID_VERSION = 2
 """Bumped whenever the conversion changes; models record the version."""
 
 FRAME = 32
 BLOCK = 4
-WORK = 128  # working resolution of the normalised bitmap (FRAME * 4)
+WORK = 64  # working resolution of the normalised bitmap (FRAME * 2)
+INPUT_SIDE = 128  # larger inputs are averaged down to this many px first
 MIN_CONTRAST = 48  # below this ink-vs-paper difference (0..255) an image is blank
 TARGET_INK = 313.0  # mean ink pixels in a 32x32 optdigits bitmap
-BOX_TOP, BOX_BOTTOM = 1.5, 30.5  # rows (in 32-px units) the ink skeleton spans
-MAX_WIDTH = 18.0  # widest skeleton box, 32-px units
-MIN_WIDTH = 6.0
+MAX_WIDTH = 20.0  # widest ink box, in 32-px units (optdigits: ~20 for all but "1")
+STRETCH = 1.0  # how much wider than its aspect ratio a narrow digit may be drawn
+DESLANT = 1.0  # fraction of the measured slant that is removed
 
 
 def image_to_grid(gray: np.ndarray) -> np.ndarray | None:
@@ -57,6 +58,7 @@ def image_to_grid(gray: np.ndarray) -> np.ndarray | None:
         raise ValueError(f"expected a 2-D grayscale array, got shape {gray.shape}")
     if gray.shape == (8, 8):
         return grid_from_8x8(gray)
+    gray = _shrink(gray)
     ink = ink_strength(gray)
     if ink is None:
         return None
@@ -65,6 +67,16 @@ def image_to_grid(gray: np.ndarray) -> np.ndarray | None:
         return None
     bitmap = normalise(ink, mask)
     return block_counts(bitmap)
+
+
+def _shrink(gray: np.ndarray) -> np.ndarray:
+    """Average large images down to at most INPUT_SIDE px: more is wasted work."""
+    h, w = gray.shape
+    factor = max(h, w) / INPUT_SIDE
+    if factor <= 1.0:
+        return gray
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    return np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.Resampling.BOX))
 
 
 def grid_from_8x8(gray: np.ndarray) -> np.ndarray:
@@ -104,7 +116,7 @@ def clean_mask(ink: np.ndarray) -> np.ndarray | None:
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count == 0:
         return None
-    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     boxes = ndimage.find_objects(labels)
     keep = np.zeros(count + 1, dtype=bool)
     biggest = float(sizes.max())
@@ -149,20 +161,63 @@ def _otsu(values: np.ndarray) -> float:
 
 
 def normalise(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Return the 32x32 binary bitmap (bool) of the digit in ``mask``."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    crop = np.where(mask, ink, 0.0)[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    """Return the 32x32 binary bitmap (bool) of the digit in ``mask``.
+
+    NIST's bitmaps behind optdigits are upright, fill all 32 rows and at
+    most ``MAX_WIDTH`` (20) of the 32 columns, keep the aspect ratio when
+    the digit is narrower (a "1"), and hold about ``TARGET_INK`` ink pixels
+    whatever the pen.
+    """
+    strokes = _crop(np.where(mask, ink, 0.0))
+    if DESLANT:
+        strokes = _crop(_deslant(strokes))
+    return _thicken(_fit_box(strokes) > 0.5)
+
+
+def _crop(values: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero((values > 0.5).any(axis=1))
+    cols = np.flatnonzero((values > 0.5).any(axis=0))
+    if rows.size == 0:
+        return values
+    return values[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _deslant(values: np.ndarray) -> np.ndarray:
+    """Shear so the ink's principal vertical axis stands upright."""
+    ys, xs = np.nonzero(values > 0.5)
+    if ys.size < 3:
+        return values
+    weights = values[ys, xs]
+    cy = np.average(ys, weights=weights)
+    cx = np.average(xs, weights=weights)
+    var_y = np.average((ys - cy) ** 2, weights=weights)
+    if var_y <= 0:
+        return values
+    slope = np.average((xs - cx) * (ys - cy), weights=weights) / var_y
+    slope = float(np.clip(DESLANT * slope, -1.0, 1.0))
+    h, w = values.shape
+    pad = int(np.ceil(abs(slope) * h)) + 1
+    out_w = w + 2 * pad
+    # output (x, y) samples input (x + slope * (y - cy) - pad, y)
+    img = Image.fromarray(values.astype(np.float32), mode="F")
+    coeffs = (1.0, slope, -pad - slope * cy, 0.0, 1.0, 0.0)
+    sheared = img.transform((out_w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+    return np.asarray(sheared)
+
+
+def _fit_box(values: np.ndarray) -> np.ndarray:
+    """Scale the ink to full height and aspect-kept width (capped), centred, at WORK px."""
+    crop = _crop(values)
     h, w = crop.shape
     scale = WORK / FRAME
-    box_h = (BOX_BOTTOM - BOX_TOP) * scale
-    box_w = float(np.clip(w * (BOX_BOTTOM - BOX_TOP) / h, MIN_WIDTH, MAX_WIDTH)) * scale
+    box_h = FRAME * scale
+    box_w = min(STRETCH * w * box_h / h, MAX_WIDTH * scale)
+    box_w = max(box_w, 1.0)
     resized = _resize(crop, int(round(box_w)), int(round(box_h)))
     canvas = np.zeros((WORK, WORK), dtype=np.float32)
-    top = int(round(BOX_TOP * scale))
     left = int(round((WORK - resized.shape[1]) / 2))
-    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return _set_thickness(canvas > 0.5)
+    canvas[:, left : left + resized.shape[1]] = resized[:WORK]
+    return canvas
 
 
 def _resize(values: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -170,16 +225,16 @@ def _resize(values: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(img.resize((max(width, 1), max(height, 1)), Image.Resampling.BILINEAR))
 
 
-def _set_thickness(strokes: np.ndarray) -> np.ndarray:
-    """Grow or shrink strokes evenly until the 32x32 bitmap holds TARGET_INK pixels."""
+def _thicken(strokes: np.ndarray) -> np.ndarray:
+    """Grow or shrink strokes evenly: the 32x32 bitmap holding TARGET_INK pixels."""
     if not strokes.any():
         return np.zeros((FRAME, FRAME), dtype=bool)
     inside = ndimage.distance_transform_edt(strokes)
     outside = ndimage.distance_transform_edt(~strokes)
-    signed = np.where(strokes, -inside, outside).astype(np.float32)
+    signed = np.where(strokes, 0.5 - inside, outside - 0.5).astype(np.float32)
     small = _resize(signed, FRAME, FRAME)
-    level = np.partition(small.ravel(), int(TARGET_INK))[int(TARGET_INK)]
-    return small < level
+    k = int(TARGET_INK)
+    return small < np.partition(small.ravel(), k)[k]
 
 
 def block_counts(bitmap: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -18,7 +18,9 @@ from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, classify_folder
 from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
 from .report import EXIT_INTERRUPTED, EXIT_USAGE
+from .review import ReviewSheet
 from .ui import error, log, maybe_progress, stderr_console
+from .write import Row
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence or blank); "
@@ -125,6 +127,17 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
     return get_default_model()
 
 
+def _fan_out(listeners: list[Callable[[Row], None]]) -> Callable[[Row], None] | None:
+    if not listeners:
+        return None
+
+    def call_all(row: Row) -> None:
+        for listener in listeners:
+            listener(row)
+
+    return call_all
+
+
 @app.command()
 def classify(
     folder: Annotated[Path, typer.Argument(help="Folder of digit images.")],
@@ -147,6 +160,13 @@ def classify(
             "--min-confidence", min=0.0, max=1.0, help="Below this a prediction is low_confidence."
         ),
     ] = DEFAULT_MIN_CONFIDENCE,
+    review_sheet: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--review-sheet",
+            help="Also draw the low_confidence/blank/error files as a contact sheet (.png or .html).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     allow_pickle: PickleOption = False,
     debug: DebugOption = False,
@@ -158,11 +178,18 @@ def classify(
         check_folder(folder)
         check_output(out)
         model = open_model(model_path, allow_pickle, console, quiet)
+        if review_sheet is not None:
+            check_output(str(review_sheet))
         settings = Settings(batch_size=batch_size, jobs=jobs, min_confidence=min_confidence)
+        sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
+            listeners = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
             report = classify_folder(
-                folder, out, model, recursive, settings, on_row=bar.advance if bar else None
+                folder, out, model, recursive, settings, on_row=_fan_out(listeners)
             )
+        if sheet is not None and review_sheet is not None:
+            sheet.save(str(review_sheet))
+            log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
         if not quiet:
             console.print(report.render())
         log(console, report.summary_line(), quiet)
@@ -172,25 +199,134 @@ def classify(
 @app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.skops).")],
+    data: Annotated[
+        Optional[list[Path]],
+        typer.Option("--data", help="Folder of labelled scans in subfolders 0..9 (repeatable)."),
+    ] = None,
+    labels: Annotated[
+        Optional[Path], typer.Option("--labels", help="CSV of path,label for labelled scans.")
+    ] = None,
+    builtin: Annotated[
+        bool, typer.Option("--builtin/--no-builtin", help="Include scikit-learn's load_digits.")
+    ] = True,
     classifier: Annotated[
         str, typer.Option("--classifier", help="svc (default), logistic or knn.")
     ] = "svc",
+    augment: Annotated[
+        bool,
+        typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits."),
+    ] = True,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0 = all).")] = 0,
     debug: DebugOption = False,
 ) -> None:
-    """Train a model on load_digits, print its holdout report, save it with skops."""
+    """Train a model, print its holdout report and save it with skops.
+
+    Labelled scans (--data, --labels) are converted exactly as classify does
+    and added to load_digits unless --no-builtin.
+    """
+    from .dataset import DatasetError, from_csv, from_folders, labelled_grids
     from .model import save_model
-    from .train import CLASSIFIERS, train as fit
-    from .trainreport import render_report
+    from .train import CLASSIFIERS
+    from .train import train as fit
+    from .trainreport import render_confusion, render_report
 
     console = stderr_console()
     with handled_errors(console, debug):
         if classifier not in CLASSIFIERS:
             raise UsageProblem(f"unknown classifier {classifier!r}; choose {', '.join(CLASSIFIERS)}")
         check_output(str(out))
-        result = fit(classifier=classifier)
+        try:
+            items = [i for folder in data or [] for i in from_folders(str(folder))]
+            if labels is not None:
+                items += from_csv(str(labels))
+        except DatasetError as exc:
+            raise UsageProblem(str(exc)) from None
+        extra = labelled_grids(items, jobs) if items else None
+        if extra is not None:
+            log(console, f"{len(extra.y)} labelled scans converted, {len(extra.dropped)} left out")
+            for path, reason in extra.dropped[:5]:
+                log(console, f"  left out {path}: {reason}")
+        if not builtin and (extra is None or len(extra.y) == 0):
+            raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
+        result = fit(
+            extra.X if extra else None, extra.y if extra else None, builtin, classifier, augment
+        )
         save_model(result.model, out)
-        Console().print(render_report(result.accuracy, result.report, result.n_holdout))
+        report_console = Console()
+        report_console.print(render_report(result.accuracy, result.report, result.n_holdout))
+        report_console.print(render_confusion(result.confusion))
+        counts = result.model.metadata["class_counts"]
+        log(console, f"trained on {sum(counts)} grids ({result.model.metadata['training_data']})")
         log(console, f"model written to {out}")
+
+
+@app.command()
+def evaluate(
+    folder: Annotated[Path, typer.Argument(help="Labelled scans: subfolders 0..9, or use --labels.")],
+    labels: Annotated[
+        Optional[Path], typer.Option("--labels", help="CSV of path,label (paths relative to FOLDER).")
+    ] = None,
+    model_path: ModelOption = None,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Also write the numbers as JSON here.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0 = all).")] = 0,
+    allow_pickle: PickleOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Measure a model on labelled scans: accuracy, per-class report, confusion, worst mistakes."""
+    import json
+
+    from .dataset import DatasetError, from_csv, from_folders
+    from .evaluate import evaluate as run_evaluation
+    from .trainreport import render_confusion, render_mistakes, render_report
+
+    console = stderr_console()
+    with handled_errors(console, debug):
+        check_folder(folder)
+        if json_path is not None:
+            check_output(str(json_path))
+        try:
+            items = from_csv(str(labels), str(folder)) if labels else from_folders(str(folder))
+        except DatasetError as exc:
+            raise UsageProblem(str(exc)) from None
+        model = open_model(model_path, allow_pickle, console, False)
+        result = run_evaluation(items, model, jobs)
+        out = Console()
+        out.print(render_report(result.accuracy, result.report, result.n))
+        out.print(render_confusion(result.confusion))
+        out.print(render_mistakes(result.mistakes, result.dropped))
+        if json_path is not None:
+            from .atomic import atomic_write
+
+            with atomic_write(str(json_path)) as fh:
+                json.dump(result.as_dict(), fh, indent=2)
+            log(console, f"numbers written to {json_path}")
+
+
+@app.command()
+def show(
+    images: Annotated[list[Path], typer.Argument(help="Image files to show.")],
+    model_path: ModelOption = None,
+    allow_pickle: PickleOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Print what the model sees: each image's 8x8 grid, the prediction and the top 3."""
+    import numpy as np
+
+    from .classify import convert_file
+    from .show import grid_panel
+
+    console = stderr_console()
+    with handled_errors(console, debug):
+        model = open_model(model_path, allow_pickle, console, False)
+        out = Console()
+        for image in images:
+            grid, error = convert_file(str(image))
+            proba = None
+            if grid is not None:
+                proba = model.predict_proba(grid.reshape(1, 64).astype(np.float64))[0]
+            out.print(grid_panel(str(image), grid, proba, model.classes, error))
 
 
 def version_callback(value: bool) -> None:

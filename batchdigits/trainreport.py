@@ -36,3 +36,16 @@ def render_confusion(confusion: np.ndarray) -> Table:
     for d, row in enumerate(confusion):
         table.add_row(str(d), *(str(int(v)) if v else "." for v in row))
     return table
+
+
+def render_mistakes(mistakes: list[tuple[str, int, int, float]], dropped: list[tuple[str, str]]) -> Group:
+    """The most confident mistakes, and files that gave no grid."""
+    table = Table(title="Most confident mistakes", title_justify="left")
+    for name in ("path", "true", "predicted", "confidence"):
+        table.add_column(name, justify="left" if name == "path" else "right", overflow="fold")
+    for path, true, pred, conf in mistakes:
+        table.add_row(path, str(true), str(pred), f"{conf:.4f}")
+    parts: list[Table | Text] = [table]
+    if dropped:
+        parts.append(Text(f"{len(dropped)} files were blank or unreadable (counted as wrong)"))
+    return Group(*parts)

@@ -1,0 +1,91 @@
+"""Labelled scans: read them from a folder-per-digit tree or a ``path,label`` CSV.
+
+* ``DIR/0/*.png``, ``DIR/1/*.jpg`` ... ``DIR/9/...`` (the ImageFolder
+  convention): the label is the name of the top-level subfolder;
+* a CSV with a header and the columns ``path,label`` (extra columns are
+  ignored); relative paths are taken from the CSV's folder, or from
+  ``root`` when one is given.
+
+``labelled_grids(...)`` converts every scan with the same code as
+``classify`` and returns the grids with their labels; files that cannot be
+read or are blank are reported and left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .classify import convert_chunk
+from .concurrency import default_jobs, map_ordered
+from .files import walk
+
+
+class DatasetError(Exception):
+    """Labelled data that cannot be used; ``str(err)`` says why."""
+
+
+@dataclass
+class Labelled:
+    """Grids ``X`` (n, 64), labels ``y`` and their paths; ``dropped`` lists what was left out."""
+
+    X: np.ndarray
+    y: np.ndarray
+    paths: list[str]
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def from_folders(root: str) -> list[tuple[str, int]]:
+    """``(path, label)`` for every image under ``root/0`` .. ``root/9``."""
+    if not os.path.isdir(root):
+        raise DatasetError(f"not a folder: {root}")
+    items = []
+    for entry in walk(root):
+        top = entry.rel.split("/", 1)[0]
+        if entry.kind == "image" and "/" in entry.rel and top.isdigit() and len(top) == 1:
+            items.append((entry.path, int(top)))
+    if not items:
+        raise DatasetError(f"no images in digit subfolders 0..9 of {root}")
+    return items
+
+
+def from_csv(path: str, root: str | None = None) -> list[tuple[str, int]]:
+    """``(path, label)`` pairs from a CSV with ``path`` and ``label`` columns."""
+    base = root or os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+                raise DatasetError(f"{path} needs a header with 'path' and 'label' columns")
+            rows = list(reader)
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    items = []
+    for line, row in enumerate(rows, start=2):
+        label = (row.get("label") or "").strip()
+        if not (label.isdigit() and 0 <= int(label) <= 9):
+            raise DatasetError(f"{path}, line {line}: label must be a digit 0-9, got {label!r}")
+        items.append((os.path.join(base, row["path"]), int(label)))
+    if not items:
+        raise DatasetError(f"{path} lists no files")
+    return items
+
+
+def labelled_grids(items: Iterable[tuple[str, int]], jobs: int = 0) -> Labelled:
+    """Convert labelled files to grids (in worker processes)."""
+    items = list(items)
+    chunks = [[(p, "") for p, _ in items[i : i + 32]] for i in range(0, len(items), 32)]
+    converted = [c for chunk in map_ordered(convert_chunk, chunks, jobs or default_jobs()) for c in chunk]
+    X, y, paths, dropped = [], [], [], []
+    for (path, label), (grid, error) in zip(items, converted):
+        if grid is None:
+            dropped.append((path, error or "blank"))
+            continue
+        X.append(grid.ravel())
+        y.append(label)
+        paths.append(path)
+    return Labelled(np.asarray(X, np.float64).reshape(-1, 64), np.asarray(y, np.int64), paths, dropped)

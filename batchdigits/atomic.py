@@ -69,3 +69,15 @@ def _default_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+@contextmanager
+def temp_beside(target: str) -> Iterator[str]:
+    """Path of a fresh temporary file beside ``target``, removed afterwards."""
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+    finally:
+        unlink_quietly(tmp)

@@ -18,13 +18,27 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
 from .concurrency import default_jobs, map_ordered
+from .atomic import is_temp_for, remove_stale_temps, temp_beside
 from .files import Found, walk
-from .grid import image_to_grid
+from .grid import GRID_VERSION, image_to_grid
+from .incremental import (
+    FileStamp,
+    Previous,
+    StateWriter,
+    file_sha256,
+    open_previous,
+    run_header,
+    stamp,
+    write_state,
+)
+from .lock import output_lock
+from .state import own_file_names, state_path
 from .load import ImageError, load_image
 from .model import DigitModel, get_default_model
 from .report import Report
@@ -32,11 +46,9 @@ from .write import Row, open_csv
 
 DEFAULT_MIN_CONFIDENCE = 0.7
 DEFAULT_BATCH_SIZE = 512
-CHUNK_SIZE = 32
-
-Converted = tuple[np.ndarray | None, str]
-"""A grid (``None`` for a blank) and an error reason (empty if none)."""
-
+CHUNK_SIZE = 32  # files converted per worker task
+MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
+LOAD_SIDE = 256  # decode at most this many px per side (JPEG draft, shrink)
 
 @dataclass(frozen=True)
 class Settings:
@@ -49,10 +61,42 @@ class Settings:
     scheduler: str | None = None
 
 
-def convert_file(path: str) -> Converted:
-    """Load one file and make its grid; never raises for a bad file."""
+@dataclass(frozen=True)
+class Task:
+    """One file for a worker: convert it, or first compare its content hash.
+
+    ``error`` is passed on without touching the file; with ``expect_sha256``
+    the file is converted only if its content hash differs; ``want_sha256``
+    asks for the hash of a converted file.
+    """
+
+    path: str
+    error: str = ""
+    expect_sha256: str = ""
+    want_sha256: bool = False
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A worker's answer: the grid (``None``: blank or error), error, content hash.
+
+    ``same`` means the content hash matched ``Task.expect_sha256`` and
+    nothing was converted.
+    """
+
+    grid: np.ndarray | None
+    error: str = ""
+    sha256: str = ""
+    same: bool = False
+
+
+def convert_file(path: str) -> tuple[np.ndarray | None, str]:
+    """Load one file and make its grid: ``(grid or None for blank, error)``.
+
+    Never raises for a bad file; the error is a reason for people.
+    """
     try:
-        gray = load_image(path)
+        gray = load_image(path, max_side=LOAD_SIDE)
     except ImageError as exc:
         return None, str(exc)
     try:
@@ -62,9 +106,39 @@ def convert_file(path: str) -> Converted:
     return (None if grid is None else grid.astype(np.uint8)), ""
 
 
-def convert_chunk(items: list[tuple[str, str]]) -> list[Converted]:
-    """Worker task: convert ``(path, error)`` items; a preset error is passed on."""
-    return [(None, error) if error else convert_file(path) for path, error in items]
+def run_task(task: Task) -> Converted:
+    """Do one :class:`Task` (in a worker process)."""
+    if task.error:
+        return Converted(None, task.error)
+    sha = file_sha256(task.path) if (task.expect_sha256 or task.want_sha256) else ""
+    if task.expect_sha256 and sha == task.expect_sha256:
+        return Converted(None, sha256=sha, same=True)
+    grid, error = convert_file(task.path)
+    return Converted(grid, error, sha)
+
+
+def convert_chunk(tasks: list[Task]) -> list[Converted]:
+    """Worker entry point: a chunk of tasks, answers in the same order."""
+    return [run_task(task) for task in tasks]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A row, the stamp of its file (for the incremental state), and whether it was reused."""
+
+    row: Row
+    file_stamp: FileStamp | None = None
+    reused: bool = False
+
+
+@dataclass
+class Slot:
+    """One image file on its way through the pipeline, in walk order."""
+
+    rel: str
+    file_stamp: FileStamp | None = None
+    reuse: Row | None = None  # the previous row, when the file did not change
+    task: Task | None = None
 
 
 def iter_rows(
@@ -74,31 +148,49 @@ def iter_rows(
     on_skip: Callable[[Found], None] | None = None,
 ) -> Iterator[Row]:
     """Yield one row per image file (or unlistable folder) in ``found``, in order."""
-    pending_rels: deque[list[str]] = deque()
+    for result in iter_results(found, model, settings, on_skip):
+        yield result.row
 
-    def chunks() -> Iterator[list[tuple[str, str]]]:
-        rels: list[str] = []
-        items: list[tuple[str, str]] = []
+
+def iter_results(
+    found: Iterable[Found],
+    model: DigitModel,
+    settings: Settings = Settings(),
+    on_skip: Callable[[Found], None] | None = None,
+    previous: Previous | None = None,
+    verify_content: bool = False,
+    need_stamps: bool = False,
+) -> Iterator[Result]:
+    """Rows with the stamp of their file; rows of unchanged files come from ``previous``."""
+    pending: deque[list[Slot]] = deque()
+
+    def chunks() -> Iterator[list[Task]]:
+        slots: list[Slot] = []
+        tasks: list[Task] = []
         for entry in found:
             if entry.kind == "other":
                 if on_skip is not None:
                     on_skip(entry)
                 continue
-            rels.append(entry.rel)
-            items.append((entry.path, entry.reason))
-            if len(items) >= CHUNK_SIZE:
-                pending_rels.append(rels)
-                yield items
-                rels, items = [], []
-        if items:
-            pending_rels.append(rels)
-            yield items
+            slot = _slot(entry, previous, verify_content, need_stamps)
+            slots.append(slot)
+            if slot.task is not None:
+                tasks.append(slot.task)
+            if len(tasks) >= CHUNK_SIZE or len(slots) >= MAX_SLOTS:
+                pending.append(slots)
+                yield tasks
+                slots, tasks = [], []
+        if slots:
+            pending.append(slots)
+            yield tasks
 
     jobs = settings.jobs or default_jobs()
     results = map_ordered(convert_chunk, chunks(), jobs, settings.backend, settings.scheduler)
-    batch: list[tuple[str, Converted]] = []
+    batch: list[tuple[Slot, Converted | None]] = []
     for converted in results:
-        batch.extend(zip(pending_rels.popleft(), converted))
+        answers = iter(converted)
+        for slot in pending.popleft():
+            batch.append((slot, next(answers) if slot.task is not None else None))
         if len(batch) >= settings.batch_size:
             yield from predict_batch(batch, model, settings.min_confidence)
             batch = []
@@ -106,38 +198,63 @@ def iter_rows(
         yield from predict_batch(batch, model, settings.min_confidence)
 
 
+def _slot(entry: Found, previous: Previous | None, verify: bool, need_stamps: bool) -> Slot:
+    if entry.reason:
+        return Slot(entry.rel, task=Task(entry.path, entry.reason))
+    file_stamp = stamp(entry.path) if (need_stamps or previous is not None) else None
+    old = previous.lookup(entry.rel) if previous is not None else None
+    if old is not None and file_stamp is not None:
+        old_row, old_stamp = old
+        if (old_stamp.size, old_stamp.mtime_ns) == (file_stamp.size, file_stamp.mtime_ns):
+            if not verify:
+                return Slot(entry.rel, old_stamp, reuse=old_row)
+            if old_stamp.sha256:
+                return Slot(entry.rel, file_stamp, old_row, Task(entry.path, expect_sha256=old_stamp.sha256))
+    return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=verify))
+
+
 def predict_batch(
-    batch: list[tuple[str, Converted]], model: DigitModel, min_confidence: float
-) -> list[Row]:
-    """Rows for a batch: one ``predict_proba`` call for all its grids."""
-    with_grid = [i for i, (_, (grid, _err)) in enumerate(batch) if grid is not None]
+    batch: list[tuple[Slot, Converted | None]],
+    model: DigitModel,
+    min_confidence: float,
+) -> list[Result]:
+    """Rows for a batch: one ``predict_proba`` call for all its new grids."""
+    with_grid = [i for i, (_, c) in enumerate(batch) if c is not None and c.grid is not None]
     labels: dict[int, tuple[int, float]] = {}
     if with_grid:
-        grids = np.stack([batch[i][1][0].reshape(64) for i in with_grid])  # type: ignore[union-attr]
+        grids = np.stack([batch[i][1].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
         proba = model.predict_proba(grids)
         best = np.argmax(proba, axis=1)
-        classes = model.classes
         for i, k, p in zip(with_grid, best, proba[np.arange(len(best)), best]):
-            labels[i] = (int(classes[k]), float(p))
-    rows = []
-    for i, (rel, (_grid, error)) in enumerate(batch):
-        if error:
-            rows.append(Row(rel, None, None, "error", error))
-        elif i in labels:
-            label, p = labels[i]
-            status = "ok" if round(p, 4) >= min_confidence else "low_confidence"
-            rows.append(Row(rel, label, p, status))
-        else:
-            rows.append(Row(rel, None, None, "blank"))
-    return rows
+            labels[i] = (int(model.classes[k]), float(p))
+    out = []
+    for i, (slot, converted) in enumerate(batch):
+        file_stamp = slot.file_stamp
+        if converted is not None and file_stamp is not None and converted.sha256:
+            file_stamp = FileStamp(file_stamp.size, file_stamp.mtime_ns, converted.sha256)
+        reused = converted is None or converted.same
+        out.append(Result(_row(slot, converted, labels.get(i), min_confidence), file_stamp, reused))
+    return out
+
+
+def _row(
+    slot: Slot, converted: Converted | None, label: tuple[int, float] | None, min_confidence: float
+) -> Row:
+    if converted is None or converted.same:
+        assert slot.reuse is not None
+        return slot.reuse
+    if converted.error:
+        return Row(slot.rel, None, None, "error", converted.error)
+    if label is None:
+        return Row(slot.rel, None, None, "blank")
+    status = "ok" if round(label[1], 4) >= min_confidence else "low_confidence"
+    return Row(slot.rel, label[0], label[1], status)
 
 
 def own_files_filter(out: str | None) -> Callable[[str], bool] | None:
     """A predicate that hides the run's own output, state, lock and temp files."""
     if out is None or out == "-":
         return None
-    from .atomic import is_temp_for
-    from .state import own_file_names
 
     out_abs = os.path.abspath(out)
     out_dir = os.path.realpath(os.path.dirname(out_abs))
@@ -159,29 +276,53 @@ def classify_folder(
     recursive: bool = True,
     settings: Settings = Settings(),
     on_row: Callable[[Row], None] | None = None,
+    incremental: bool = False,
+    verify_content: bool = False,
 ) -> Report:
     """Classify every image under ``folder``; write the CSV to ``out``.
 
     ``out`` may be a path, ``"-"`` for stdout, or ``None`` to write nothing.
-    Returns the :class:`~batchdigits.report.Report` of the run.
+    With a path, only one run at a time may write it (else :class:`OutputLocked`).
+    ``incremental`` reuses the rows of unchanged files from the previous
+    run's CSV (see :mod:`batchdigits.incremental`).  Returns the run's
+    :class:`~batchdigits.report.Report`.
     """
     folder = os.fspath(folder)
     out_path = None if out is None else os.fspath(out)
     model = model or get_default_model()
     report = Report(out=out_path, model=model.source)
     found = walk(folder, recursive=recursive, ignore=own_files_filter(out_path))
-    rows = iter_rows(found, model, settings, on_skip=report.skip)
-    if out_path is None:
-        for row in rows:
-            report.add(row)
-            if on_row:
-                on_row(row)
-    else:
-        with open_csv(out_path) as csv_out:
-            for row in rows:
-                csv_out.write(row)
-                report.add(row)
-                if on_row:
-                    on_row(row)
+
+    def emit(results: Iterable[Result], sink: Callable[[Result], object]) -> None:
+        for result in results:
+            sink(result)
+            report.add(result.row, result.reused)
+            if on_row is not None:
+                on_row(result.row)
+
+    if out_path is None or out_path == "-":
+        with open_csv(out_path) if out_path else nullcontext(None) as csv_out:
+            rows = iter_results(found, model, settings, report.skip)
+            emit(rows, lambda r: csv_out.write(r.row) if csv_out else None)
+        report.finish()
+        return report
+    with output_lock(out_path):
+        state = state_path(out_path)
+        remove_stale_temps(out_path)
+        remove_stale_temps(state)
+        header = run_header(
+            model.sha256, GRID_VERSION, settings.min_confidence, recursive, folder, verify_content
+        )
+        previous = open_previous(out_path, state, header) if incremental else None
+        with temp_beside(state) as body_path, open(body_path, "w", encoding="utf-8") as body:
+            state_out = StateWriter(body)
+            with open_csv(out_path) as csv_out:
+                rows = iter_results(
+                    found, model, settings, report.skip, previous, verify_content, incremental
+                )
+                emit(rows, lambda r: (csv_out.write(r.row), state_out.add(r.row.path, r.file_stamp)))
+            body.close()
+            if incremental:
+                write_state(state, header, body_path, file_sha256(out_path))
     report.finish()
     return report

@@ -17,7 +17,9 @@ from rich.console import Console
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, classify_folder
 from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
-from .report import EXIT_INTERRUPTED, EXIT_USAGE
+from .lock import OutputLocked
+from .report import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
+from .report import Report
 from .review import ReviewSheet
 from .ui import error, log, maybe_progress, stderr_console
 from .write import Row
@@ -68,6 +70,9 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
             raise
         error(console, str(exc))
         raise typer.Exit(EXIT_USAGE) from None
+    except OutputLocked as exc:
+        error(console, str(exc))
+        raise typer.Exit(EXIT_LOCKED) from None
     except KeyboardInterrupt:
         error(console, "interrupted; the previous output was left as it was")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -127,6 +132,22 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
     return get_default_model()
 
 
+def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
+    """The run's numbers for monitoring, written atomically."""
+    import json
+
+    from .atomic import atomic_write
+    from .grid import GRID_VERSION
+
+    data = report.as_dict()
+    data["model_sha256"] = model.sha256
+    data["grid_version"] = GRID_VERSION
+    data["batchdigits_version"] = __version__
+    with atomic_write(path) as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+
+
 def _fan_out(listeners: list[Callable[[Row], None]]) -> Callable[[Row], None] | None:
     if not listeners:
         return None
@@ -160,6 +181,21 @@ def classify(
             "--min-confidence", min=0.0, max=1.0, help="Below this a prediction is low_confidence."
         ),
     ] = DEFAULT_MIN_CONFIDENCE,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Keep rows of unchanged files (size+mtime) from the previous CSV; classify only new or changed files.",
+        ),
+    ] = False,
+    verify_content: Annotated[
+        bool,
+        typer.Option("--verify-content", help="With --incremental, also compare content hashes."),
+    ] = False,
+    summary_json: Annotated[
+        Optional[Path],
+        typer.Option("--summary-json", help="Write counts, timing and model as JSON here (monitoring)."),
+    ] = None,
     review_sheet: Annotated[
         Optional[Path],
         typer.Option(
@@ -178,18 +214,24 @@ def classify(
         check_folder(folder)
         check_output(out)
         model = open_model(model_path, allow_pickle, console, quiet)
-        if review_sheet is not None:
-            check_output(str(review_sheet))
+        for extra in (review_sheet, summary_json):
+            if extra is not None:
+                check_output(str(extra))
+        if incremental and out == "-":
+            raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         settings = Settings(batch_size=batch_size, jobs=jobs, min_confidence=min_confidence)
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
             listeners = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
             report = classify_folder(
-                folder, out, model, recursive, settings, on_row=_fan_out(listeners)
+                folder, out, model, recursive, settings, _fan_out(listeners),
+                incremental=incremental, verify_content=verify_content,
             )
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))
             log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
+        if summary_json is not None:
+            write_summary_json(report, str(summary_json), model)
         if not quiet:
             console.print(report.render())
         log(console, report.summary_line(), quiet)

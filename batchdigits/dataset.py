@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .classify import convert_chunk
+from .classify import Task, convert_chunk
 from .concurrency import default_jobs, map_ordered
 from .files import walk
 
@@ -78,14 +78,14 @@ def from_csv(path: str, root: str | None = None) -> list[tuple[str, int]]:
 def labelled_grids(items: Iterable[tuple[str, int]], jobs: int = 0) -> Labelled:
     """Convert labelled files to grids (in worker processes)."""
     items = list(items)
-    chunks = [[(p, "") for p, _ in items[i : i + 32]] for i in range(0, len(items), 32)]
+    chunks = [[Task(p) for p, _ in items[i : i + 32]] for i in range(0, len(items), 32)]
     converted = [c for chunk in map_ordered(convert_chunk, chunks, jobs or default_jobs()) for c in chunk]
     X, y, paths, dropped = [], [], [], []
-    for (path, label), (grid, error) in zip(items, converted):
-        if grid is None:
-            dropped.append((path, error or "blank"))
+    for (path, label), answer in zip(items, converted):
+        if answer.grid is None:
+            dropped.append((path, answer.error or "blank"))
             continue
-        X.append(grid.ravel())
+        X.append(answer.grid.ravel())
         y.append(label)
         paths.append(path)
     return Labelled(np.asarray(X, np.float64).reshape(-1, 64), np.asarray(y, np.int64), paths, dropped)

@@ -41,12 +41,14 @@ class Report:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     per_digit: dict[int, list[float]] = field(default_factory=dict)
     skipped: int = 0
+    reused: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
 
-    def add(self, row: Row) -> None:
+    def add(self, row: Row, reused: bool = False) -> None:
         self.counts[row.status] += 1
+        self.reused += reused
         if row.label is not None and row.confidence is not None:
             entry = self.per_digit.setdefault(row.label, [0, 0.0])
             entry[0] += 1
@@ -80,6 +82,7 @@ class Report:
         return (
             f"{self.found} images: {c['ok']} ok, {c['low_confidence']} low confidence, "
             f"{c['blank']} blank, {c['error']} errors; {self.skipped} other files skipped; "
+            f"{self.reused} unchanged rows reused; "
             f"{self.elapsed:.1f}s ({self.rate:.0f} images/s)"
         )
 
@@ -89,6 +92,7 @@ class Report:
             "classified": self.classified,
             "statuses": dict(self.counts),
             "skipped": self.skipped,
+            "reused": self.reused,
             "digits": {str(d): self.per_digit.get(d, [0, 0.0])[0] for d in range(10)},
             "elapsed_seconds": round(self.elapsed, 3),
             "images_per_second": round(self.rate, 1),
@@ -131,6 +135,7 @@ class Report:
             ("blank", c["blank"]),
             ("errors", c["error"]),
             ("other files skipped", self.skipped),
+            ("unchanged, reused", self.reused),
             ("elapsed", f"{self.elapsed:.2f} s"),
             ("images/s", f"{self.rate:.1f}"),
         ):

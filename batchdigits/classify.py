@@ -255,14 +255,14 @@ def own_files_filter(out: str | None) -> Callable[[str], bool] | None:
     """A predicate that hides the run's own output, state, lock and temp files."""
     if out is None or out == "-":
         return None
-
     out_abs = os.path.abspath(out)
     out_dir = os.path.realpath(os.path.dirname(out_abs))
     names = own_file_names(out_abs)
+    targets = (out_abs, state_path(out_abs))
 
     def ignore(path: str) -> bool:
         name = os.path.basename(path)
-        if name not in names and not is_temp_for(out_abs, name):
+        if name not in names and not any(is_temp_for(t, name) for t in targets):
             return False
         return os.path.realpath(os.path.dirname(os.path.abspath(path))) == out_dir
 

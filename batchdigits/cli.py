@@ -121,6 +121,21 @@ def check_output(out: str) -> None:
     os.unlink(probe)
 
 
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """The backend must exist and, for dask, be installed."""
+    if backend not in ("loky", "dask"):
+        raise UsageProblem(f"unknown backend {backend!r}; choose loky or dask")
+    if backend == "loky" and scheduler:
+        raise UsageProblem("--scheduler needs --backend dask")
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise UsageProblem(
+                "--backend dask needs the optional extra: pip install 'batchdigits[dask]'"
+            ) from None
+
+
 def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:
     """The model named on the command line, or the built-in one."""
     if path is not None:
@@ -181,6 +196,14 @@ def classify(
             "--min-confidence", min=0.0, max=1.0, help="Below this a prediction is low_confidence."
         ),
     ] = DEFAULT_MIN_CONFIDENCE,
+    backend: Annotated[
+        str,
+        typer.Option("--backend", help="loky (local worker processes) or dask (a dask.distributed cluster)."),
+    ] = "loky",
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option("--scheduler", help="With --backend dask: the scheduler address, e.g. tcp://host:8786."),
+    ] = None,
     incremental: Annotated[
         bool,
         typer.Option(
@@ -219,7 +242,8 @@ def classify(
                 check_output(str(extra))
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
-        settings = Settings(batch_size=batch_size, jobs=jobs, min_confidence=min_confidence)
+        check_backend(backend, scheduler)
+        settings = Settings(batch_size, jobs, min_confidence, backend, scheduler)
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
             listeners = [f for f in (bar and bar.advance, sheet and sheet.add) if f]

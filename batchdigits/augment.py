@@ -27,6 +27,8 @@ from .render import grid_to_bitmap, grid_to_image
 SIZE = 48  # drawn digit, px
 PAD = 12  # room for rotation and shear
 CHUNKS = 8
+WIDTH_RANGE = (0.75, 1.4)  # width scale of distorted copies
+BASE_SHARE = 0.4  # share of distorted "1"s drawn with a foot
 
 
 def distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -39,7 +41,7 @@ def distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     n = img.shape[0]
     angle = np.deg2rad(rng.uniform(-10, 10))
     shear = rng.uniform(-0.35, 0.35)
-    sx = np.exp(rng.uniform(np.log(0.75), np.log(1.4)))
+    sx = np.exp(rng.uniform(np.log(WIDTH_RANGE[0]), np.log(WIDTH_RANGE[1])))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     inv = np.linalg.inv(rot @ np.array([[sx, shear], [0.0, 1.0]]))
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) - n / 2
@@ -55,7 +57,25 @@ def distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def distorted_grids(X: np.ndarray, seed: int = 0, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def add_base(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Give a drawn "1" the foot many people write: a bar along its bottom."""
+    ink = img < 128
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return img
+    bottom_cols = np.flatnonzero(ink[rows[-1] - 2 : rows[-1] + 1].any(axis=0))
+    centre = int(bottom_cols.mean()) if bottom_cols.size else int(cols.mean())
+    half = int(rng.uniform(0.2, 0.35) * img.shape[1])
+    thick = max(2, int(round((ink.sum(axis=1)[rows].mean()) * 0.6)))
+    out = img.copy()
+    out[rows[-1] - thick + 1 : rows[-1] + 1, max(0, centre - half) : centre + half] = 0
+    return out
+
+
+def distorted_grids(
+    X: np.ndarray, seed: int = 0, start: int = 0, y: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One distorted re-conversion per grid of ``X`` (n, 64).
 
     Returns the new grids and, for each, the index in ``X`` (plus ``start``)
@@ -64,18 +84,24 @@ def distorted_grids(X: np.ndarray, seed: int = 0, start: int = 0) -> tuple[np.nd
     out, source = [], []
     for i, grid in enumerate(np.asarray(X)):
         rng = np.random.default_rng([seed, start + i])
-        converted = image_to_grid(distort(grid_to_image(grid.reshape(8, 8), SIZE), rng))
+        img = grid_to_image(grid.reshape(8, 8), SIZE)
+        if y is not None and y[i] == 1 and rng.random() < BASE_SHARE:
+            img = add_base(img, rng)
+        converted = image_to_grid(distort(img, rng))
         if converted is not None:
             out.append(converted.ravel())
             source.append(start + i)
     return np.asarray(out, np.float64).reshape(-1, 64), np.asarray(source, np.int64)
 
 
-def distorted_parallel(X: np.ndarray, seed: int = 0, jobs: int = -1) -> tuple[np.ndarray, np.ndarray]:
+def distorted_parallel(
+    X: np.ndarray, seed: int = 0, jobs: int = -1, y: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`distorted_grids` over worker processes; same result for any ``jobs``."""
     bounds = np.linspace(0, len(X), CHUNKS + 1).astype(int)
     parts = Parallel(n_jobs=jobs)(
-        delayed(distorted_grids)(X[a:b], seed, a) for a, b in zip(bounds[:-1], bounds[1:])
+        delayed(distorted_grids)(X[a:b], seed, a, None if y is None else y[a:b])
+        for a, b in zip(bounds[:-1], bounds[1:])
     )
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

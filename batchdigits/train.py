@@ -77,7 +77,7 @@ def expand_builtin(
     Xs, src_s = shifted_grids(X)
     parts = [(X, index), (Xs, src_s)]
     if augment:
-        parts.append(distorted_parallel(X, seed=SEED))
+        parts.append(distorted_parallel(X, seed=SEED, y=y))
     grids = np.concatenate([p[0] for p in parts])
     source = np.concatenate([p[1] for p in parts])
     return grids, y[source], source

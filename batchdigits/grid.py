@@ -32,7 +32,7 @@ from PIL import Image
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 
-GRID_VERSION = 2
+GRID_VERSION = 3
 """Bumped whenever the conversion changes; models record the version."""
 
 FRAME = 32
@@ -111,39 +111,78 @@ def ink_strength(gray: np.ndarray) -> np.ndarray | None:
 
 
 def clean_mask(ink: np.ndarray) -> np.ndarray | None:
-    """Binarise ``ink`` and keep the digit: drop specks and long ruled lines."""
-    mask = ink > _otsu(ink)
+    """Binarise ``ink`` and keep the digit: drop ruled lines, box borders, specks."""
+    mask = remove_rules(ink > _otsu(ink))
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count == 0:
         return None
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    boxes = ndimage.find_objects(labels)
-    keep = np.zeros(count + 1, dtype=bool)
-    biggest = float(sizes.max())
-    h, w = mask.shape
-    for i, (size, box) in enumerate(zip(sizes, boxes), start=1):
-        bh = box[0].stop - box[0].start
-        bw = box[1].stop - box[1].start
-        if size < max(0.08 * biggest, 2.0):
-            continue  # speck or dust
-        if _is_rule(bh, bw, size, h, w):
-            continue  # a form line or box border
-        keep[i] = True
-    if not keep.any():
-        return None
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = sizes >= max(0.08 * sizes[1:].max(), 2.0)  # specks and dust go
+    keep[0] = False
     mask = keep[labels]
-    if mask.sum() < 3:
-        return None
-    return mask
+    return mask if mask.sum() >= 3 else None
 
 
-def _is_rule(bh: int, bw: int, size: float, h: int, w: int) -> bool:
-    """A thin component running most of the image: a ruled line or a border."""
-    fill = size / max(bh * bw, 1)
-    long_h = bw >= 0.8 * w and bh <= 0.12 * h
-    long_v = bh >= 0.8 * h and bw <= 0.12 * w and bh > 4 * bw and False
-    frame = bw >= 0.85 * w and bh >= 0.85 * h and fill < 0.25
-    return long_h or long_v or frame
+def remove_rules(mask: np.ndarray) -> np.ndarray:
+    """Remove form lines: thin horizontal bands much longer than the digit.
+
+    A band below the digit (an underline), detached from it, or one of a
+    pair above and below (a box) is removed; with a box, long vertical
+    lines near the left and right edges go too.  A digit's own bar (the
+    top of a 7, the foot of a 2) is kept: it is attached and not longer
+    than the rest of the digit.
+    """
+    h, w = mask.shape
+    if h < 12 or w < 12:
+        return mask
+    # a slightly tilted line steps between rows: look for runs in a mask
+    # thickened vertically, then take the real pixels around them
+    tall = ndimage.maximum_filter1d(mask.astype(np.uint8), 5, axis=0).astype(bool)
+    long_h = ndimage.maximum_filter1d(_runs(tall, int(0.6 * w), axis=1).astype(np.uint8), 5, axis=0)
+    long_h = long_h.astype(bool) & mask
+    bands = _bands(long_h.any(axis=1), max(6, int(0.2 * h)))
+    removed = []
+    for top, bottom in bands:
+        band = np.zeros_like(mask)
+        band[top:bottom] = long_h[top:bottom]
+        rest = mask & ~band
+        if rest.sum() < 0.1 * mask.sum():
+            continue
+        rows = np.flatnonzero(rest.any(axis=1))
+        cols = np.flatnonzero(rest.any(axis=0))
+        band_cols = np.flatnonzero(band.any(axis=0))
+        if band_cols.size < 1.3 * (cols[-1] - cols[0] + 1):
+            continue
+        below = top >= (rows[0] + rows[-1]) / 2
+        detached = not (ndimage.binary_dilation(band, iterations=2) & rest).any()
+        removed.append((top, bottom, band, below or detached))
+    box = len(removed) >= 2 and removed[0][0] < removed[-1][0]
+    out = mask.copy()
+    for _top, _bottom, band, alone in removed:
+        if alone or box:
+            out &= ~band
+    if box:
+        long_v = _runs(out, int(0.6 * h), axis=0)
+        edge = np.zeros_like(out)
+        edge[:, : w // 5] = True
+        edge[:, w - w // 5 :] = True
+        out &= ~(long_v & edge)
+    return out
+
+
+def _runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """Pixels of ``mask`` lying in a straight run of at least ``length`` along ``axis``."""
+    if length < 2:
+        return mask.copy()
+    core = ndimage.minimum_filter1d(mask.astype(np.uint8), length, axis=axis)
+    return ndimage.maximum_filter1d(core, length, axis=axis).astype(bool) & mask
+
+
+def _bands(rows: np.ndarray, max_thickness: int) -> list[tuple[int, int]]:
+    """Runs of True in ``rows`` no thicker than ``max_thickness``: ``(start, stop)``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))
+    pairs = list(zip(edges[::2], edges[1::2]))
+    return [(a, b) for a, b in pairs if b - a <= max_thickness]
 
 
 def _otsu(values: np.ndarray) -> float:

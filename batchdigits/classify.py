@@ -247,7 +247,8 @@ def _row(
         return Row(slot.rel, None, None, "error", converted.error)
     if label is None:
         return Row(slot.rel, None, None, "blank")
-    status = "ok" if round(label[1], 4) >= min_confidence else "low_confidence"
+    # the probability itself, not its 4-decimal rounding: 0.99996 is below 1.0
+    status = "ok" if label[1] >= min_confidence else "low_confidence"
     return Row(slot.rel, label[0], label[1], status)
 
 

@@ -1,16 +1,19 @@
 """Find the image files under a folder, streaming and in a stable order.
 
-``walk(root)`` yields a :class:`Found` for every regular file (or dangling
-link) under ``root``, depth first, ordered exactly as sorting the relative
+``walk(root)`` yields a :class:`Found` for every file (or dangling link)
+under ``root``, depth first, ordered exactly as sorting the relative
 paths as strings would order them (a directory sorts as ``name/``).  Only one
 directory listing is held at a time, so the first file comes out at once
 even in a folder of hundreds of thousands.  Directory symlinks are followed,
 but a directory already visited (a symlink loop) is never entered twice.
+An image-named FIFO, socket or device is reported with a ``reason`` and never
+opened (reading a FIFO would block the run forever).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -25,7 +28,8 @@ class Found:
 
     ``kind`` is ``"image"`` (to classify), ``"other"`` (skipped: not an image
     extension) or ``"unlistable"`` (a directory that could not be read;
-    ``reason`` says why).
+    ``reason`` says why).  An ``"image"`` with a ``reason`` is not a regular
+    file and must not be opened.
     """
 
     path: str
@@ -75,8 +79,12 @@ def _walk_dir(
             continue
         if ignore is not None and ignore(entry.path):
             continue
-        kind = "image" if is_image_name(entry.name) else "other"
-        yield Found(entry.path, child_rel, kind)
+        if not is_image_name(entry.name):
+            yield Found(entry.path, child_rel, "other")
+        elif _is_special(entry):
+            yield Found(entry.path, child_rel, "image", "not a regular file (FIFO, socket or device)")
+        else:
+            yield Found(entry.path, child_rel, "image")
 
 
 def _sorted_entries(path: str) -> list[tuple[os.DirEntry[str], bool]]:
@@ -91,6 +99,17 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir()  # follows symlinks
     except OSError:
         return False  # a symlink loop or dangling link: treated as a file
+
+
+def _is_special(entry: os.DirEntry[str]) -> bool:
+    """True for a FIFO, socket or device (or a link to one)."""
+    try:
+        if entry.is_file():  # no system call for a plain file
+            return False
+        mode = entry.stat().st_mode  # follows symlinks
+    except OSError:
+        return False  # a dangling link or a loop: loading it reports why
+    return not stat.S_ISREG(mode)
 
 
 def _first_visit(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:

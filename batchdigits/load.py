@@ -21,6 +21,7 @@ raised as :class:`ImageError` with a one-line reason meant for people.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -37,6 +38,9 @@ class ImageError(Exception):
 def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.ndarray:
     """Return the image at ``path`` as a 2-D ``uint8`` grayscale array."""
     try:
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # opening a FIFO blocks for ever
+            raise ImageError("not a regular file (FIFO, socket or device)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
@@ -111,8 +115,8 @@ def _numeric_to_uint8(values: np.ndarray) -> np.ndarray:
         scale = 255.0
     elif lo >= 0 and hi <= 255:
         scale = 1.0
-    elif lo >= 0 and hi <= 65535:
-        scale = 255.0 / 65535.0
+    elif lo >= 0 and hi <= 65535:  # 9..16-bit data: the smallest bit depth that holds it
+        scale = 255.0 / (2.0 ** np.ceil(np.log2(hi + 1.0)) - 1.0)
     else:
         values = values - lo
         scale = 255.0 / (hi - lo) if hi > lo else 0.0

@@ -1,0 +1,65 @@
+"""The Python API: ``classify_folder`` returns a Report that agrees with the CSV."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from batchdigits import Report, Settings, classify_folder, read_rows
+from helpers import read_csv
+from imagemaker import save_digit
+
+
+def mixed_folder(folder):
+    save_digit(folder / "one.png", "one")
+    save_digit(folder / "one-rgb.jpg", "one", "RGB")
+    save_digit(folder / "sub" / "zero.png", "zero")
+    save_digit(folder / "sub" / "blank.png", "blank")
+    (folder / "sub" / "bad.png").write_text("nope")
+    (folder / "notes.txt").write_text("skip")
+    (folder / "data.csv").write_text("skip")
+    return folder
+
+
+def test_classify_folder_report_matches_the_csv(tmp_path):
+    folder = mixed_folder(tmp_path / "in")
+    out = tmp_path / "out.csv"
+
+    report = classify_folder(folder, out=out, settings=Settings(jobs=1))
+
+    assert isinstance(report, Report)
+    rows = read_csv(out)
+    statuses = Counter(r["status"] for r in rows)
+    assert report.counts == {s: statuses.get(s, 0) for s in ("ok", "low_confidence", "blank", "error")}
+    assert report.found == len(rows) == 5
+    assert report.classified == statuses["ok"] + statuses["low_confidence"] == 3
+    assert report.skipped == 2
+    labels = Counter(int(r["label"]) for r in rows if r["label"])
+    assert {d: n for d, (n, _) in report.per_digit.items()} == dict(labels)
+    assert report.errors == [(r["path"], r["error"]) for r in rows if r["status"] == "error"]
+    assert report.exit_code() == 1
+    summary = report.as_dict()
+    assert summary["found"] == 5 and summary["skipped"] == 2 and summary["output"] == str(out)
+    assert sum(summary["digits"].values()) == report.classified
+
+
+def test_read_rows_reads_what_classify_folder_wrote(tmp_path):
+    folder = mixed_folder(tmp_path / "in")
+    out = tmp_path / "out.csv"
+    report = classify_folder(folder, out=out, settings=Settings(jobs=1))
+
+    rows = read_rows(str(out))
+
+    assert [row.path for row in rows] == [r["path"] for r in read_csv(out)]
+    assert Counter(row.status for row in rows) == Counter({k: v for k, v in report.counts.items() if v})
+
+
+def test_classify_folder_without_output_writes_nothing(tmp_path, monkeypatch):
+    folder = mixed_folder(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    seen = []
+
+    report = classify_folder(folder, out=None, settings=Settings(jobs=1), on_row=seen.append)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+    assert report.found == len(seen) == 5
+    assert [row.path for row in seen] == sorted(row.path for row in seen)

@@ -1,0 +1,160 @@
+"""The CSV: columns, paths, numbers, awkward file names, reproducibility."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+
+import pytest
+
+from helpers import COLUMNS, read_csv, run_cli, run_script
+from imagemaker import make_image, save_digit
+
+
+def small_folder(folder):
+    save_digit(folder / "one.png", "one")
+    save_digit(folder / "sub" / "deeper" / "zero.jpg", "zero", "RGB")
+    save_digit(folder / "sub" / "blank.png", "blank")
+    (folder / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return folder
+
+
+def test_header_columns_and_line_format(tmp_path):
+    folder = small_folder(tmp_path / "in")
+    out = tmp_path / "out.csv"
+
+    run_cli("classify", folder, "--out", out, "--jobs", "1")
+
+    raw = out.read_bytes()
+    assert raw.startswith(b"path,label,confidence,status,error\n")
+    assert b"\r" not in raw
+    raw.decode("utf-8")  # valid UTF-8
+    rows = read_csv(out)  # asserts the header is exactly COLUMNS
+    assert list(rows[0]) == COLUMNS
+    assert len(rows) == 4
+
+
+def test_paths_are_relative_with_forward_slashes(tmp_path):
+    folder = small_folder(tmp_path / "in")
+    out = tmp_path / "out.csv"
+
+    run_cli("classify", folder, "--out", out, "--jobs", "1")
+
+    paths = [r["path"] for r in read_csv(out)]
+    assert paths == ["one.png", "sub/blank.png", "sub/broken.png", "sub/deeper/zero.jpg"]
+    assert not any(str(tmp_path) in p for p in paths)
+
+
+def test_confidence_has_four_decimals_and_label_only_when_classified(tmp_path):
+    folder = small_folder(tmp_path / "in")
+    out = tmp_path / "out.csv"
+
+    run_cli("classify", folder, "--out", out, "--jobs", "1")
+
+    rows = {r["path"]: r for r in read_csv(out)}
+    for name in ("one.png", "sub/deeper/zero.jpg"):
+        row = rows[name]
+        assert row["status"] in ("ok", "low_confidence")
+        assert re.fullmatch(r"[01]\.\d{4}", row["confidence"]), row
+        assert 0.0 <= float(row["confidence"]) <= 1.0
+        assert re.fullmatch(r"\d", row["label"]), row
+        assert row["error"] == ""
+    blank, error = rows["sub/blank.png"], rows["sub/broken.png"]
+    assert (blank["status"], blank["label"], blank["confidence"], blank["error"]) == ("blank", "", "", "")
+    assert (error["status"], error["label"], error["confidence"]) == ("error", "", "")
+    assert error["error"]
+
+
+AWKWARD = [
+    "comma,name.png",
+    'double"quote.png',
+    "new\nline.png",
+    "=SUM(A1)*2.png",
+    "+cmd.png",
+    "café é.png",
+    "数字.png",
+    "spaces  and\ttab.png",
+    "dir,with,commas/inner.png",
+]
+
+
+def png_bytes(shape: str) -> bytes:
+    buf = io.BytesIO()
+    make_image(shape).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("runner", ["in-process", "console-script"])
+def test_awkward_file_names_round_trip(tmp_path, runner):
+    folder = tmp_path / "in"
+    for i, name in enumerate(AWKWARD):
+        save_digit(folder / name, "one" if i % 2 else "zero")
+    # a name that is not UTF-8: only possible as bytes
+    with open(os.path.join(os.fsencode(folder), b"bad\xff.png"), "wb") as fh:
+        fh.write(png_bytes("one"))
+    out = tmp_path / "out.csv"
+
+    if runner == "in-process":
+        code = run_cli("classify", folder, "--out", out, "--jobs", "1").exit_code
+    else:
+        code = run_script("classify", folder, "--out", out, "--jobs", "1").returncode
+
+    assert code == 0
+    rows = read_csv(out)
+    expected = sorted([*AWKWARD, "bad\\xff.png"])  # the byte 0xff as the text \xff
+    assert [r["path"] for r in rows] == expected
+    for row in rows:
+        assert row["status"] in ("ok", "low_confidence") and row["label"], row
+
+
+def varied_folder(folder, n=40):
+    """More files than one chunk of work, of every outcome."""
+    for i in range(n):
+        kind = i % 5
+        if kind == 3:
+            save_digit(folder / f"d{i // 10}" / f"blank{i:02d}.png", "blank")
+        elif kind == 4:
+            (folder / f"bad{i:02d}.png").write_text("no image here")
+        else:
+            shape = "one" if kind == 1 else "zero"
+            mode = ("L", "RGB", "P")[i % 3]
+            save_digit(folder / f"d{i // 10}" / f"img{i:02d}.png", shape, mode)
+    return folder
+
+
+def test_runs_are_byte_identical_whatever_jobs_and_batch_size(tmp_path):
+    folder = varied_folder(tmp_path / "in")
+    settings = [
+        ("--jobs", "1"),
+        ("--jobs", "1"),
+        ("--jobs", "1", "--batch-size", "1"),
+        ("--jobs", "1", "--batch-size", "7"),
+        ("--jobs", "2"),
+        ("--jobs", "2", "--batch-size", "3"),
+    ]
+    outputs = []
+    for i, args in enumerate(settings):
+        out = tmp_path / f"out{i}.csv"
+        result = run_cli("classify", folder, "--out", out, *args)
+        assert result.exit_code == 1, result.stderr  # the bad files
+        outputs.append(out.read_bytes())
+
+    assert len(read_csv(tmp_path / "out0.csv")) == 40
+    assert all(data == outputs[0] for data in outputs[1:])
+
+
+def test_a_second_run_replaces_the_csv_in_full(tmp_path):
+    """A run rewrites the CSV in full: a second run over a changed folder
+    reflects the change (nothing is appended to the old file)."""
+    folder = tmp_path / "in"
+    save_digit(folder / "a.png", "one")
+    out = tmp_path / "out.csv"
+    run_cli("classify", folder, "--out", out, "--jobs", "1")
+    assert [r["path"] for r in read_csv(out)] == ["a.png"]
+
+    (folder / "a.png").unlink()
+    save_digit(folder / "b.png", "zero")
+    run_cli("classify", folder, "--out", out, "--jobs", "1")
+
+    assert [r["path"] for r in read_csv(out)] == ["b.png"]

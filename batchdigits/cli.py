@@ -90,6 +90,13 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def check_range(name: str, value: float, low: float, high: float | None = None) -> None:
+    """A numeric option must lie in ``[low, high]``."""
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UsageProblem(f"{name} must be {bounds}, got {value}")
+
+
 def check_folder(folder: Path) -> None:
     """The input folder must exist and be listable."""
     if not folder.exists():
@@ -174,7 +181,7 @@ def _fan_out(listeners: list[Callable[[Row], None]]) -> Callable[[Row], None] | 
     return call_all
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def classify(
     folder: Annotated[Path, typer.Argument(help="Folder of digit images.")],
     out: Annotated[
@@ -185,15 +192,15 @@ def classify(
         bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")
     ] = True,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Grids per predict_proba call.")
+        int, typer.Option("--batch-size", help="Grids per predict_proba call.")
     ] = DEFAULT_BATCH_SIZE,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0 = all cores).")
+        int, typer.Option("--jobs", "-j", help="Worker processes (0 = all cores).")
     ] = 0,
     min_confidence: Annotated[
         float,
         typer.Option(
-            "--min-confidence", min=0.0, max=1.0, help="Below this a prediction is low_confidence."
+            "--min-confidence", help="Below this a prediction is low_confidence."
         ),
     ] = DEFAULT_MIN_CONFIDENCE,
     backend: Annotated[
@@ -234,6 +241,9 @@ def classify(
     console = stderr_console()
     with handled_errors(console, debug):
         _interrupt_on_sigterm()
+        check_range("--batch-size", batch_size, 1)
+        check_range("--jobs", jobs, 0)
+        check_range("--min-confidence", min_confidence, 0.0, 1.0)
         check_folder(folder)
         check_output(out)
         model = open_model(model_path, allow_pickle, console, quiet)
@@ -282,7 +292,7 @@ def train(
         bool,
         typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits."),
     ] = True,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0 = all).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0 = all).")] = 0,
     debug: DebugOption = False,
 ) -> None:
     """Train a model, print its holdout report and save it with skops.
@@ -336,7 +346,7 @@ def evaluate(
     json_path: Annotated[
         Optional[Path], typer.Option("--json", help="Also write the numbers as JSON here.")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0 = all).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0 = all).")] = 0,
     allow_pickle: PickleOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -411,8 +421,20 @@ def main_options(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="batchdigits")
+    """Console-script entry point: usage errors as one line, exit code 2."""
+    from typer.exceptions import TyperException
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="batchdigits", standalone_mode=False)
+    except typer.Abort:
+        code = EXIT_INTERRUPTED
+    except TyperException as exc:  # click's usage errors, vendored by typer
+        message = " ".join(str(getattr(exc, "format_message", lambda: str(exc))()).split())
+        if message:  # empty when the help was shown for a bare command
+            error(stderr_console(), f"{message} (see --help)")
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -176,11 +176,6 @@ def test_exit_2_for_out_of_range_options(tmp_path, folder, options, name):
     assert not out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py: typer's rich usage-error panel prints 5+ lines (Usage, Try ..., a boxed "
-    "message wrapped across lines) instead of one 'batchdigits: error:' line",
-)
 @pytest.mark.parametrize(("options", "name"), BAD_OPTIONS[:2])
 def test_out_of_range_options_give_one_clear_line(tmp_path, folder, options, name):
     result = run_cli("classify", folder, "--out", tmp_path / "out.csv", *options)
@@ -231,11 +226,6 @@ def test_help_mentions_the_exit_codes():
         assert phrase in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py: the exit-code epilog is set on the Typer app only, so "
-    "`batchdigits classify --help` (where the codes apply) does not show it",
-)
 def test_classify_help_mentions_the_exit_codes():
     result = run_cli("classify", "--help")
 
@@ -243,3 +233,15 @@ def test_classify_help_mentions_the_exit_codes():
     text = collapse(result.stdout)
     for phrase in EXIT_CODE_PHRASES:
         assert phrase in text
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--batch-size", "0"], []])
+def test_console_script_usage_errors_are_one_line(tmp_path: Path, args: list[str]) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    extra = [folder, *args] if args else []
+    proc = run_script("classify", *extra)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("batchdigits: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr

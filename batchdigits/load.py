@@ -38,9 +38,11 @@ class ImageError(Exception):
 def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.ndarray:
     """Return the image at ``path`` as a 2-D ``uint8`` grayscale array."""
     try:
-        mode = os.stat(path).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # opening a FIFO blocks for ever
-            raise ImageError("not a regular file (FIFO, socket or device)")
+        info = os.stat(path)
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+            raise ImageError("not a regular file (FIFO, socket or device)")  # would block
+        if info.st_size == 0:
+            raise ImageError("empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:

@@ -64,7 +64,7 @@ def unreadable(folder: Path) -> str:
 
 
 BAD: dict[str, tuple[Callable[[Path], str], str]] = {
-    "zero-byte": (zero_byte, "not a recognised image format"),
+    "zero-byte": (zero_byte, "empty file"),
     "truncated-png": (truncated_png, "truncated"),
     "truncated-jpeg": (truncated_jpeg, "truncated"),
     "text-named-png": (text_named_png, "not a recognised image format"),

@@ -44,7 +44,7 @@ from .model import DigitModel, get_default_model
 from .report import Report
 from .write import Row, open_csv
 
-DEFAULT_MIN_CONFIDENCE = 0.9  # chosen on benchmarks/accuracy.py, see README
+DEFAULT_MIN_CONFIDENCE = 0.85  # chosen on benchmarks/accuracy.py, see README
 DEFAULT_BATCH_SIZE = 512
 CHUNK_SIZE = 32  # files converted per worker task
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
@@ -218,15 +218,13 @@ def predict_batch(
     model: DigitModel,
     min_confidence: float,
 ) -> list[Result]:
-    """Rows for a batch: one ``predict_proba`` call for all its new grids."""
+    """Rows for a batch: one ``DigitModel.predict`` call for all its new grids."""
     with_grid = [i for i, (_, c) in enumerate(batch) if c is not None and c.grid is not None]
     labels: dict[int, tuple[int, float]] = {}
     if with_grid:
         grids = np.stack([batch[i][1].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
-        proba = model.predict_proba(grids)
-        best = np.argmax(proba, axis=1)
-        for i, k, p in zip(with_grid, best, proba[np.arange(len(best)), best]):
-            labels[i] = (int(model.classes[k]), float(p))
+        digits, confidence = model.predict(grids)
+        labels = {i: (int(d), float(c)) for i, d, c in zip(with_grid, digits, confidence)}
     out = []
     for i, (slot, converted) in enumerate(batch):
         file_stamp = slot.file_stamp
@@ -288,7 +286,7 @@ def classify_folder(
     run's CSV (see :mod:`batchdigits.incremental`).  Returns the run's
     :class:`~batchdigits.report.Report`.
     """
-    folder = os.fspath(folder)
+    folder = os.path.abspath(folder)  # workers (dask) may run elsewhere
     out_path = None if out is None else os.fspath(out)
     model = model or get_default_model()
     report = Report(out=out_path, model=model.source)
@@ -321,9 +319,13 @@ def classify_folder(
                 rows = iter_results(
                     found, model, settings, report.skip, previous, verify_content, incremental
                 )
-                emit(rows, lambda r: (csv_out.write(r.row), state_out.add(r.row.path, r.file_stamp)))
-            body.close()
-            if incremental:
-                write_state(state, header, body_path, file_sha256(out_path))
+                if incremental:
+                    emit(rows, lambda r: (csv_out.write(r.row), state_out.add(r.row.path, r.file_stamp)))
+                    body.close()
+                    # the state first, naming the new CSV by hash; then the CSV is moved
+                    # into place: a kill in between leaves a state that matches no CSV
+                    write_state(state, header, body_path, csv_out.sha256())
+                else:
+                    emit(rows, lambda r: csv_out.write(r.row))
     report.finish()
     return report

@@ -399,10 +399,12 @@ def show(
         out = Console()
         for image in images:
             grid, error = convert_file(str(image))
-            proba = None
+            proba, confidence = None, None
             if grid is not None:
-                proba = model.predict_proba(grid.reshape(1, 64).astype(np.float64))[0]
-            out.print(grid_panel(str(image), grid, proba, model.classes, error))
+                flat = grid.reshape(1, 64).astype(np.float64)
+                proba = model.predict_proba(flat)[0]
+                confidence = float(model.predict(flat)[1][0])
+            out.print(grid_panel(str(image), grid, proba, model.classes, error, confidence))
 
 
 def version_callback(value: bool) -> None:

@@ -49,10 +49,10 @@ class Evaluation:
 def evaluate(items: list[tuple[str, int]], model: DigitModel, jobs: int = 0) -> Evaluation:
     """Classify labelled ``(path, label)`` items; blank/unreadable files count as wrong."""
     data = labelled_grids(items, jobs)
-    proba = model.predict_proba(data.X) if len(data.y) else np.zeros((0, 10))
-    best = np.argmax(proba, axis=1)
-    pred = model.classes[best] if len(best) else np.zeros(0, np.int64)
-    conf = proba[np.arange(len(best)), best] if len(best) else np.zeros(0)
+    if len(data.y):
+        pred, conf = model.predict(data.X)
+    else:
+        pred, conf = np.zeros(0, np.int64), np.zeros(0)
     converted = set(data.paths)
     lost = [label for path, label in items if path not in converted]
     y_true = np.concatenate([data.y, np.asarray(lost, np.int64)])

@@ -16,9 +16,9 @@ current run (another model file, grid version, threshold, folder) or the CSV
 is not the one the state describes (its hash differs: say the run was killed
 between writing the two), everything is classified again.
 
-Both files are written to temporary files and moved into place, the CSV
-first; the state records the CSV's hash, so a kill at any moment leaves a
-pair that is either consistent or detected as stale.
+Both files are written to temporary files and moved into place, the state
+first; the state records the new CSV's hash, so a kill at any moment leaves
+a pair that is either consistent or detected as stale.
 """
 
 from __future__ import annotations

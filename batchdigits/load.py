@@ -44,6 +44,7 @@ def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.nda
         if info.st_size == 0:
             raise ImageError("empty file (0 bytes)")
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's decoder chatter is not for users
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 return _to_gray(img, max_side)

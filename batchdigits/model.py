@@ -70,26 +70,50 @@ class ModelError(Exception):
 
 @dataclass
 class DigitModel:
-    """A fitted pipeline (64 grid values in, 10 class probabilities out) and its metadata."""
+    """A fitted pipeline (64 grid values in, 10 class probabilities out) and its metadata.
+
+    ``second_opinion``, when present, is a differently built classifier: the
+    confidence of a prediction is the smaller of the two models' probabilities
+    for the predicted digit, so a grid the two read differently is flagged.
+    """
 
     pipeline: Any
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = "built-in"
     sha256: str = ""
+    second_opinion: Any = None
 
     @property
     def classes(self) -> np.ndarray:
         return np.asarray(self.pipeline.classes_)
 
     def predict_proba(self, grids: np.ndarray) -> np.ndarray:
-        """Probabilities ``(n, n_classes)`` for flat grids ``(n, 64)``."""
+        """Probabilities ``(n, n_classes)`` of the main pipeline for flat grids ``(n, 64)``."""
         return self.pipeline.predict_proba(np.asarray(grids, dtype=np.float64))
+
+    def predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Digits and their confidence for flat grids ``(n, 64)``, one call per model."""
+        grids = np.asarray(grids, dtype=np.float64)
+        proba = self.pipeline.predict_proba(grids)
+        best = np.argmax(proba, axis=1)
+        rows = np.arange(len(best))
+        confidence = proba[rows, best]
+        if self.second_opinion is not None:
+            other = self.second_opinion.predict_proba(grids)
+            column = np.searchsorted(np.asarray(self.second_opinion.classes_), self.classes[best])
+            column = np.clip(column, 0, other.shape[1] - 1)
+            agrees = np.asarray(self.second_opinion.classes_)[column] == self.classes[best]
+            confidence = np.minimum(confidence, np.where(agrees, other[rows, column], 0.0))
+        return self.classes[best], confidence
 
 
 def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:
     """Write ``model`` as a skops file, atomically (temp file + ``os.replace``)."""
     with atomic_write(os.fspath(path), binary=True) as fh:
-        sio.dump({"pipeline": model.pipeline, "metadata": model.metadata}, fh)
+        data = {"pipeline": model.pipeline, "metadata": model.metadata}
+        if model.second_opinion is not None:
+            data["second_opinion"] = model.second_opinion
+        sio.dump(data, fh)
 
 
 def load_model(path: str | os.PathLike[str], allow_pickle: bool = False) -> DigitModel:
@@ -141,13 +165,16 @@ def _load_pickle(path: str) -> Any:
 
 
 def _as_model(obj: Any, path: str) -> DigitModel:
+    second = None
     if isinstance(obj, dict) and "pipeline" in obj:
         pipeline, metadata = obj["pipeline"], dict(obj.get("metadata") or {})
+        second = obj.get("second_opinion")
     else:
         pipeline, metadata = obj, {}
-    if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
-        raise ModelError(f"{path} does not hold a fitted classifier with predict_proba")
-    return DigitModel(pipeline=pipeline, metadata=metadata, source=path)
+    for part in (pipeline, second):
+        if part is not None and not (hasattr(part, "predict_proba") and hasattr(part, "classes_")):
+            raise ModelError(f"{path} does not hold a fitted classifier with predict_proba")
+    return DigitModel(pipeline=pipeline, metadata=metadata, source=path, second_opinion=second)
 
 
 def check_compatible(model: DigitModel) -> None:

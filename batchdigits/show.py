@@ -36,9 +36,18 @@ def top_table(proba: np.ndarray, classes: np.ndarray, k: int = 3) -> Table:
 
 
 def grid_panel(
-    title: str, grid: np.ndarray | None, proba: np.ndarray | None, classes: np.ndarray, error: str = ""
+    title: str,
+    grid: np.ndarray | None,
+    proba: np.ndarray | None,
+    classes: np.ndarray,
+    error: str = "",
+    confidence: float | None = None,
 ) -> Panel:
-    """One image: its grid next to the prediction, or why there is none."""
+    """One image: its grid next to the prediction, or why there is none.
+
+    ``confidence`` is the model's confidence (the CSV column), which can be
+    lower than the top probability when a second opinion disagrees.
+    """
     if error:
         return Panel(Text(f"error: {error}"), title=title, title_align="left")
     if grid is None or proba is None:
@@ -47,6 +56,10 @@ def grid_panel(
     layout = Table.grid(padding=(0, 3))
     layout.add_row(
         grid_text(grid),
-        Group(Text(f"prediction {int(classes[best])}", style="bold"), top_table(proba, classes)),
+        Group(
+            Text(f"prediction {int(classes[best])}", style="bold"),
+            Text("" if confidence is None else f"confidence {confidence:.4f}"),
+            top_table(proba, classes),
+        ),
     )
     return Panel(layout, title=title, title_align="left")

@@ -13,6 +13,7 @@ an earlier CSV is never left half-written; ``"-"`` writes to stdout.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import sys
 from collections.abc import Iterator
@@ -47,14 +48,27 @@ class Row:
 
 
 class CsvOut:
-    """Writes the header, then one :class:`Row` per ``write`` call."""
+    """Writes the header, then one :class:`Row` per ``write`` call.
+
+    ``sha256()`` is the hash of the UTF-8 bytes written so far, so the
+    incremental state can name the CSV before it is moved into place.
+    """
 
     def __init__(self, fh: IO[str]) -> None:
-        self._writer = csv.writer(fh, lineterminator="\n")
+        self._fh = fh
+        self._digest = hashlib.sha256()
+        self._writer = csv.writer(self, lineterminator="\n")
         self._writer.writerow(COLUMNS)
 
-    def write(self, row: Row) -> None:
-        self._writer.writerow(row.fields())
+    def write(self, row: Row | str) -> None:
+        if isinstance(row, str):  # called by csv.writer with the formatted line
+            self._digest.update(row.encode("utf-8"))
+            self._fh.write(row)
+        else:
+            self._writer.writerow(row.fields())
+
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
 
 @contextmanager

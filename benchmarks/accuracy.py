@@ -41,7 +41,7 @@ import synth  # noqa: E402
 from batchdigits.classify import DEFAULT_MIN_CONFIDENCE, convert_file  # noqa: E402
 from batchdigits.train import train  # noqa: E402
 
-THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
 def convert_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -71,9 +71,7 @@ def section(title: str) -> None:
 def zero_shot(model, root: Path) -> None:  # type: ignore[no-untyped-def]
     paths, labels, sources, profiles = load_testset(root)
     grids, has_grid = convert_all(paths)
-    proba = model.predict_proba(grids)
-    pred = model.classes[np.argmax(proba, axis=1)]
-    conf = proba.max(axis=1)
+    pred, conf = model.predict(grids)
     right = (pred == labels) & has_grid
     section(f"zero-shot accuracy on {len(paths)} synthetic scans (blank/error count as wrong)")
     print(f"all: {right.mean():.3f}")
@@ -146,7 +144,7 @@ def render_font_set(folder: Path, font: str, seed: int, per_digit: int = 30) -> 
 
 
 def _accuracy(model, grids: np.ndarray, labels: np.ndarray, has_grid: np.ndarray) -> float:  # type: ignore[no-untyped-def]
-    pred = model.classes[np.argmax(model.predict_proba(grids), axis=1)]
+    pred = model.predict(grids)[0]
     return float(np.mean((pred == labels) & has_grid))
 
 

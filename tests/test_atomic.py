@@ -28,16 +28,16 @@ def temp_files(directory):
 
 def failing_after_first_batch(model: DigitModel, exc: BaseException):
     calls = []
-    real = model.predict_proba
+    real = model.predict
 
-    def predict_proba(grids):
+    def predict(grids):
         calls.append(len(grids))
         if len(calls) > 1:
             raise exc
         return real(grids)
 
     broken = dataclasses.replace(model)
-    broken.predict_proba = predict_proba  # instance attribute shadows the method
+    broken.predict = predict  # instance attribute shadows the method
     return broken, calls
 
 
@@ -68,15 +68,15 @@ def test_cli_run_failing_part_way_keeps_the_old_csv(tmp_path, monkeypatch, defau
     out = tmp_path / "predictions.csv"
     out.write_bytes(OLD_CSV)
     calls = []
-    real = DigitModel.predict_proba
+    real = DigitModel.predict
 
-    def predict_proba(self, grids):
+    def predict(self, grids):
         calls.append(len(grids))
         if len(calls) > 1:
             raise exc
         return real(self, grids)
 
-    monkeypatch.setattr(DigitModel, "predict_proba", predict_proba)
+    monkeypatch.setattr(DigitModel, "predict", predict)
 
     result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--batch-size", "1")
 

@@ -1,0 +1,483 @@
+"""Throughput of ``batchdigits classify`` against the Pillow decode floor.
+
+    python benchmarks/throughput.py [--files N] [--large M] [--repeats R] [--keep DIR]
+
+Generates two folders of scan-like digit files in a temporary directory:
+
+* ``mix``: N files (default 2000) like a real scan folder: PNG and JPEG,
+  grayscale and RGB, 30-300 px, plus 10 % large 1000-2500 px JPEG scans;
+* ``large``: M files (default 150), all large (1000-2500 px) JPEG scans.
+
+A few dozen distinct digits are drawn with ``synth.make_scan`` and then
+resized and re-encoded to make the rest, so generation takes seconds.
+
+For each folder it prints the median (of R runs, default 3) images/s of:
+
+(a) the floor: opening and fully decoding every file with Pillow
+    (``Image.open(p).load()``), over chunks of 32 paths, in 1 process and in
+    all cores (joblib/loky, same chunking and dispatch as batchdigits);
+(b) ``batchdigits classify --jobs 1`` and ``--jobs 0``, in-process through the
+    library (warm: model loaded, worker pool already started) and once through
+    the console script in a subprocess (cold: includes interpreter start-up,
+    imports, loading the model and starting workers);
+(c) a seed-style loop: per file open, ``convert("L")``, resize to 8x8,
+    scale to 0..16, one ``predict`` call per file, in one process;
+
+and checks the targets: end-to-end >= 60 % of the floor at equal cores,
+all cores >= 1.8x one job, >= 3x the seed loop on the mix and >= 10x on the
+large JPEGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import synth  # noqa: E402
+
+CHUNK = 32  # paths per worker task, as batchdigits.classify.CHUNK_SIZE
+N_BASES = 40  # distinct drawn digits in the small files
+N_LARGE_VARIANTS = 36  # distinct encoded large JPEGs (re-written to many paths)
+LARGE_SHARE = 0.10  # share of large JPEG scans in the mix
+TARGET_FLOOR_SHARE = 0.60
+TARGET_SCALING = 1.8
+TARGET_SEED_MIX = 3.0
+TARGET_SEED_LARGE = 10.0
+
+
+# ---------------------------------------------------------------------------
+# Test data
+# ---------------------------------------------------------------------------
+
+
+def _bases(rng: np.random.Generator, n: int) -> list[tuple[int, Image.Image]]:
+    kinds = ("mixed", "clean", "paper", "mixed", "noise", "border", "pencil", "rotate")
+    out = []
+    for i in range(n):
+        d = i % 10
+        img = synth.make_scan(d, rng, kinds[i % len(kinds)], source="stroke", size=256)
+        out.append((d, img))
+    return out
+
+
+def _encode(img: Image.Image, fmt: str, rng: np.random.Generator) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        img.save(buf, "JPEG", quality=int(rng.integers(70, 96)))
+    else:
+        img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _with_mode(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """About half grayscale, half RGB (a colour scan of paper or a gray RGB file)."""
+    if img.mode == "RGB":
+        return img if rng.random() < 0.7 else img.convert("L")
+    return img.convert("RGB") if rng.random() < 0.4 else img
+
+
+def _large_scan(img: Image.Image, side: int, rng: np.random.Generator, grain: float) -> Image.Image:
+    """A digit scanned at high resolution: upscaled, with paper grain."""
+    w, h = img.size
+    scale = side / max(w, h)
+    big = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
+    arr = np.asarray(big, dtype=np.int16)
+    noise = rng.normal(0.0, grain, arr.shape[:2]).astype(np.int16)
+    if arr.ndim == 3:
+        noise = noise[..., None]
+    return Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8), big.mode)
+
+
+def _large_pool(bases, rng: np.random.Generator, n: int, grain: float) -> list[tuple[int, bytes]]:
+    pool = []
+    for i in range(n):
+        d, img = bases[int(rng.integers(len(bases)))]
+        side = int(rng.integers(1000, 2501))
+        pool.append((d, _encode(_large_scan(_with_mode(img, rng), side, rng, grain), "JPEG", rng)))
+    return pool
+
+
+def generate(
+    root: Path, n_mix: int, n_large: int, seed: int = 0, grain: float = 6.0
+) -> tuple[Path, Path, dict]:
+    """Write the ``mix`` and ``large`` folders under ``root``; return them and stats."""
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    bases = _bases(rng, N_BASES)
+    pool = _large_pool(bases, rng, N_LARGE_VARIANTS, grain)
+    mix, large = root / "mix", root / "large"
+    mix.mkdir(parents=True)
+    large.mkdir(parents=True)
+    stats = {"png": 0, "jpeg": 0, "L": 0, "RGB": 0, "large": 0, "bytes_mix": 0, "bytes_large": 0}
+    for i in range(n_mix):
+        if rng.random() < LARGE_SHARE:
+            d, data = pool[int(rng.integers(len(pool)))]
+            name = f"{i:05d}_{d}.jpg"
+            stats["large"] += 1
+            stats["jpeg"] += 1
+        else:
+            d, img = bases[int(rng.integers(len(bases)))]
+            side = int(round(np.exp(rng.uniform(np.log(30), np.log(300)))))
+            w, h = img.size
+            s = side / max(w, h)
+            img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
+            img = _with_mode(img, rng)
+            fmt = "PNG" if rng.random() < 0.5 else "JPEG"
+            data = _encode(img, fmt, rng)
+            name = f"{i:05d}_{d}.{'png' if fmt == 'PNG' else 'jpg'}"
+            stats["png" if fmt == "PNG" else "jpeg"] += 1
+            stats[img.mode] += 1
+        (mix / name).write_bytes(data)
+        stats["bytes_mix"] += len(data)
+    for i in range(n_large):
+        d, data = pool[i % len(pool)]
+        (large / f"{i:05d}_{d}.jpg").write_bytes(data)
+        stats["bytes_large"] += len(data)
+    stats["seconds"] = time.perf_counter() - t0
+    return mix, large, stats
+
+
+# ---------------------------------------------------------------------------
+# What is timed
+# ---------------------------------------------------------------------------
+
+
+def list_files(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.rglob("*") if p.is_file())
+
+
+def decode_chunk(paths: list[str]) -> int:
+    """The floor's worker task: open and fully decode each file."""
+    for p in paths:
+        with Image.open(p) as img:
+            img.load()
+    return len(paths)
+
+
+def floor(folder: Path, jobs: int) -> int:
+    """Decode every file, in this process (jobs 1) or in ``jobs`` loky workers."""
+    paths = list_files(folder)
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    if jobs == 1:
+        return sum(decode_chunk(c) for c in chunks)
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
+    return sum(parallel(delayed(decode_chunk)(c) for c in chunks))
+
+
+def classify_inprocess(folder: Path, jobs: int, out: Path) -> int:
+    from batchdigits import classify_folder
+    from batchdigits.classify import Settings
+
+    report = classify_folder(folder, out=out, settings=Settings(jobs=jobs))
+    if report.counts["error"]:
+        print(f"  warning: {report.counts['error']} error rows in {folder.name}: "
+              f"{report.errors[:2]}", file=sys.stderr)
+    return report.found
+
+
+def classify_cli(folder: Path, jobs: int, out: Path) -> int:
+    exe = Path(sys.executable).with_name("batchdigits")
+    cmd = [str(exe), "classify", str(folder), "--out", str(out), "--jobs", str(jobs), "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.strip()}")
+    with open(out, encoding="utf-8") as fh:
+        return sum(1 for _ in fh) - 1
+
+
+def seed_loop(folder: Path, pipeline) -> int:
+    """One file at a time: open, gray, 8x8, 0..16, one predict call each."""
+    n = 0
+    for p in list_files(folder):
+        with Image.open(p) as img:
+            small = img.convert("L").resize((8, 8))
+        x = np.asarray(small, dtype=np.float64).reshape(1, 64) * (16.0 / 255.0)
+        pipeline.predict(x)
+        n += 1
+    return n
+
+
+def _descendants(pid: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            kids.setdefault(int(stat[stat.rindex(b")") + 2 :].split()[1]), []).append(int(name))
+    out, todo = [], list(kids.get(pid, ()))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, ()))
+    return out
+
+
+def tree_cpu() -> float:
+    """CPU seconds of this process, its reaped children and its live descendants
+    (the persistent loky workers), from /proc (Linux); 0.0 elsewhere."""
+    if not os.path.isdir("/proc/self"):
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for i, pid in enumerate([os.getpid()] + _descendants(os.getpid())):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        f = stat[stat.rindex(b")") + 2 :].split()
+        total += int(f[11]) + int(f[12]) + (int(f[13]) + int(f[14]) if i == 0 else 0)
+    return total / tick
+
+
+def timed(fn: Callable[[], int]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds of the process tree, and fn's result."""
+    c0 = tree_cpu()
+    t0 = time.perf_counter()
+    n = fn()
+    return time.perf_counter() - t0, tree_cpu() - c0, n
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+
+def machine_line() -> str:
+    import joblib
+    import PIL
+    import PIL.features
+    import sklearn
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    turbo = PIL.features.check_feature("libjpeg_turbo")
+    jpg = PIL.features.version("jpg")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    return (
+        f"machine: {os.cpu_count()} cores ({usable} usable), {platform.machine()} "
+        f"{platform.system()} {platform.release()}\n"
+        f"         Python {platform.python_version()}, Pillow {PIL.__version__} "
+        f"(libjpeg{'-turbo' if turbo else ''} {jpg}), numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}, joblib {joblib.__version__}\n"
+        f"         load average at start: {', '.join(f'{x:.2f}' for x in load)}"
+    )
+
+
+def code_state() -> str:
+    """The batchdigits version and git state being measured (others edit the tree)."""
+    import batchdigits
+
+    repo = HERE.parent
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h %cd",
+                               "--date=format:%Y-%m-%d %H:%M"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "batchdigits"],
+                               capture_output=True, text=True, check=True).stdout.split("\n")
+        dirty = [line[3:] for line in dirty if line.strip()]
+    except (OSError, subprocess.CalledProcessError):
+        return f"batchdigits {batchdigits.__version__} (no git information)"
+    extra = f", uncommitted changes in {', '.join(dirty)}" if dirty else ""
+    return f"batchdigits {batchdigits.__version__} at git {head}{extra}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=2000, help="files in the mixed folder")
+    ap.add_argument("--large", type=int, default=150, help="files in the large-JPEG folder")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
+    ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the files")
+    ap.add_argument("--grain", type=float, default=6.0,
+                    help="paper grain (noise sigma, 0..255) of the large scans; 0 = perfectly smooth")
+    args = ap.parse_args(argv)
+
+    from batchdigits.concurrency import default_jobs
+    from batchdigits.model import get_default_model
+
+    all_jobs = default_jobs()
+    print(machine_line())
+    print(code_state())
+    print("model: building/loading the built-in model (untimed) ...", flush=True)
+    model = get_default_model()
+    print(f"model: {model.source}")
+
+    if args.keep:
+        root = Path(args.keep).resolve()
+        for sub in ("mix", "large", "out"):
+            if (root / sub).exists() and any((root / sub).iterdir()):
+                ap.error(f"{root / sub} exists and is not empty")
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = Path(tempfile.mkdtemp(prefix="bd-throughput-"))
+    try:
+        mix, large, st = generate(root, args.files, args.large, grain=args.grain)
+        outdir = root / "out"
+        outdir.mkdir(exist_ok=True)
+        print(
+            f"data: mix = {args.files} files ({st['png']} PNG, {st['jpeg']} JPEG; "
+            f"small ones {st['L']} gray, {st['RGB']} RGB; {st['large']} large 1000-2500 px JPEG), "
+            f"{st['bytes_mix'] / 1e6:.1f} MB\n"
+            f"      large = {args.large} JPEG scans 1000-2500 px (grain sigma {args.grain:g}), "
+            f"{st['bytes_large'] / 1e6:.1f} MB; "
+            f"generated in {st['seconds']:.1f} s under {root}"
+        )
+        return run(args, mix, large, outdir, all_jobs, model)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int:
+    folders = {"mix": mix, "large": large}
+    out = outdir / "tmp.csv"
+
+    # Warm-up (untimed): page cache, loky workers started with batchdigits imported.
+    print("warm-up (untimed) ...", flush=True)
+    for folder in folders.values():
+        floor(folder, all_jobs)
+    classify_inprocess(mix, 0, out)
+
+    rows: list[tuple[str, str, Callable[[Path], int]]] = [
+        ("floor1", "floor: decode only, 1 process", lambda f: floor(f, 1)),
+        ("floorN", f"floor: decode only, {all_jobs} processes", lambda f: floor(f, all_jobs)),
+        ("lib1", "classify in-process --jobs 1", lambda f: classify_inprocess(f, 1, out)),
+        ("libN", f"classify in-process --jobs 0 ({all_jobs})", lambda f: classify_inprocess(f, 0, out)),
+        ("seed", "seed-style loop, 1 process", lambda f: seed_loop(f, model.pipeline)),
+    ]
+    times: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
+    counts: dict[str, int] = {}
+    for rep in range(args.repeats):
+        for key, label, fn in rows:  # interleaved, so load spikes hit every row alike
+            for fname, folder in folders.items():
+                sec, cpu, n = timed(lambda: fn(folder))
+                times.setdefault((key, fname), []).append(sec)
+                cpus.setdefault((key, fname), []).append(cpu)
+                counts.setdefault(fname, n)
+                print(f"  run {rep + 1}/{args.repeats} {fname:5s} {label:38s} {sec:7.2f} s "
+                      f"{n / sec:8.1f} img/s  cpu {cpu:6.2f} s", flush=True)
+    # console script, once each (cold start)
+    cli_rows = [
+        ("cli1", "classify CLI subprocess --jobs 1 (x1)", 1),
+        ("cliN", "classify CLI subprocess --jobs 0 (x1)", 0),
+    ]
+    for key, label, jobs in cli_rows:
+        for fname, folder in folders.items():
+            sec, cpu, n = timed(lambda: classify_cli(folder, jobs, out))
+            times[(key, fname)] = [sec]
+            cpus[(key, fname)] = [cpu]
+            print(f"  run 1/1 {fname:5s} {label:38s} {sec:7.2f} s {n / sec:8.1f} img/s  "
+                  f"cpu {cpu:6.2f} s", flush=True)
+            if n != counts[fname]:
+                print(f"  warning: CLI wrote {n} rows for {counts[fname]} files")
+
+    labels = {k: lab for k, lab, _ in rows} | {k: lab for k, lab, _ in cli_rows}
+    order = ["floor1", "floorN", "lib1", "libN", "cli1", "cliN", "seed"]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_ms = {k: statistics.median(v) * 1000 / counts[k[1]] for k, v in cpus.items()}
+    rate = {k: counts[k[1]] / v for k, v in med.items()}
+    best = {k: counts[k[1]] / min(v) for k, v in times.items()}  # least disturbed run
+
+    print()
+    print(f"Images/s, median of {args.repeats} runs (CLI rows: 1 run, cold start included); "
+          f"in brackets: wall seconds, CPU ms per image (all processes)")
+    head = f"{'':42s}" + "".join(f"{f'{f} ({counts[f]} files)':>32s}" for f in folders)
+    print(head)
+    for k in order:
+        cells = "".join(
+            f"{rate[(k, f)]:10.1f}/s ({med[(k, f)]:6.2f} s, {cpu_ms[(k, f)]:6.2f} ms)" for f in folders
+        )
+        print(f"{labels[k]:42s}{cells}")
+    for f in folders:
+        overhead = med[("cliN", f)] - med[("libN", f)]
+        print(f"  {f}: the CLI (--jobs 0) took {overhead:.2f} s longer than the warm in-process run "
+              f"(interpreter, imports, model load, worker start-up)")
+    print(f"  load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"(other processes compete for the {os.cpu_count()} cores; CPU ms/img is less affected)")
+
+    def ratio(a: tuple[str, str], b: tuple[str, str]) -> tuple[float, float]:
+        return rate[a] / rate[b], best[a] / best[b]
+
+    checks: list[tuple[str, tuple[float, float], float]] = []
+    for f in folders:
+        checks += [
+            (f"{f}: in-process --jobs 1 vs floor 1 process", ratio(("lib1", f), ("floor1", f)),
+             TARGET_FLOOR_SHARE),
+            (f"{f}: in-process --jobs 0 vs floor {all_jobs} processes",
+             ratio(("libN", f), ("floorN", f)), TARGET_FLOOR_SHARE),
+            (f"{f}: CLI --jobs 1 vs floor 1 process", ratio(("cli1", f), ("floor1", f)),
+             TARGET_FLOOR_SHARE),
+            (f"{f}: CLI --jobs 0 vs floor {all_jobs} processes", ratio(("cliN", f), ("floorN", f)),
+             TARGET_FLOOR_SHARE),
+            (f"{f}: in-process --jobs 0 vs --jobs 1", ratio(("libN", f), ("lib1", f)),
+             TARGET_SCALING),
+        ]
+    checks += [
+        ("mix: in-process --jobs 0 vs seed loop", ratio(("libN", "mix"), ("seed", "mix")),
+         TARGET_SEED_MIX),
+        ("mix: in-process --jobs 1 vs seed loop", ratio(("lib1", "mix"), ("seed", "mix")),
+         TARGET_SEED_MIX),
+        ("large: in-process --jobs 0 vs seed loop", ratio(("libN", "large"), ("seed", "large")),
+         TARGET_SEED_LARGE),
+        ("large: in-process --jobs 1 vs seed loop", ratio(("lib1", "large"), ("seed", "large")),
+         TARGET_SEED_LARGE),
+    ]
+    print()
+    print(f"Targets (ratios of images/s; verdict on the median, best-of-{args.repeats} shown "
+          f"for reference)")
+    misses = 0
+    for name, (value, value_best), target in checks:
+        ok = value >= target
+        misses += not ok
+        print(f"  [{verdict(ok)}] {name:46s} {value:6.2f}x  (target >= {target:.2f}x)"
+              f"   best-of: {value_best:5.2f}x")
+    print("  reference (not a target): floor scaling "
+          + ", ".join(f"{f} {rate[('floorN', f)] / rate[('floor1', f)]:.2f}x "
+                      f"(best-of {best[('floorN', f)] / best[('floor1', f)]:.2f}x)" for f in folders)
+          + f" with {all_jobs} processes")
+    print(f"  reference (not a target): {all_jobs} x CPU ms/img(--jobs 1) / CPU ms/img(--jobs 0), "
+          "the scaling idle cores would allow at most: "
+          + ", ".join(f"{f} {all_jobs * cpu_ms[('lib1', f)] / cpu_ms[('libN', f)]:.2f}x" for f in folders))
+    floor_scaling = min(best[("floorN", f)] / best[("floor1", f)] for f in folders)
+    if all_jobs > 1 and floor_scaling < 0.8 * all_jobs:
+        print(f"  WARNING: the decode-only floor itself scaled only {floor_scaling:.2f}x with {all_jobs} "
+              "processes: other processes were using the cores, so the all-cores and scaling "
+              "results of this run understate what batchdigits does on an idle machine.")
+    print("  reference (not a target): CPU ms/img, classify --jobs 1 vs floor 1 process: "
+          + ", ".join(f"{f} {cpu_ms[('floor1', f)] / cpu_ms[('lib1', f)]:.2f}x" for f in folders)
+          + " (the floor ratio without competing load)")
+    print()
+    print(f"{misses} of {len(checks)} checks missed" if misses else f"all {len(checks)} checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

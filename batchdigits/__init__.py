@@ -4,33 +4,42 @@ Library entry points (the CLI is a thin layer over these)::
 
     from batchdigits import classify_folder, image_to_grid, load_image
     report = classify_folder("scans", out="predictions.csv")
+
+Names are imported on first use, so worker processes that only need the
+image -> grid conversion do not load scikit-learn.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .classify import Settings, classify_folder, convert_file, iter_rows  # noqa: E402
-from .grid import GRID_VERSION, GridTransformer, image_to_grid  # noqa: E402
-from .load import ImageError, load_image  # noqa: E402
-from .model import DigitModel, ModelError, get_default_model, load_model, save_model  # noqa: E402
-from .report import Report  # noqa: E402
-from .write import Row, read_rows  # noqa: E402
+_EXPORTS = {
+    "GRID_VERSION": "grid",
+    "image_to_grid": "grid",
+    "GridTransformer": "transformer",
+    "ImageError": "load",
+    "load_image": "load",
+    "convert_file": "convert",
+    "Settings": "classify",
+    "classify_folder": "classify",
+    "iter_rows": "classify",
+    "DigitModel": "model",
+    "ModelError": "model",
+    "get_default_model": "model",
+    "load_model": "model",
+    "save_model": "model",
+    "Report": "report",
+    "Row": "write",
+    "read_rows": "write",
+}
 
-__all__ = [
-    "GRID_VERSION",
-    "DigitModel",
-    "GridTransformer",
-    "ImageError",
-    "ModelError",
-    "Report",
-    "Row",
-    "Settings",
-    "classify_folder",
-    "convert_file",
-    "get_default_model",
-    "image_to_grid",
-    "iter_rows",
-    "load_image",
-    "load_model",
-    "read_rows",
-    "save_model",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'batchdigits' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -26,12 +26,12 @@ import numpy as np
 from .concurrency import default_jobs, map_ordered
 from .atomic import is_temp_for, remove_stale_temps, temp_beside
 from .files import Found, walk
-from .grid import GRID_VERSION, image_to_grid
+from .convert import Converted, Task, convert_chunk, convert_file
+from .grid import GRID_VERSION
 from .incremental import (
     FileStamp,
     Previous,
     StateWriter,
-    file_sha256,
     open_previous,
     run_header,
     stamp,
@@ -39,7 +39,6 @@ from .incremental import (
 )
 from .lock import output_lock
 from .state import own_file_names, state_path
-from .load import ImageError, load_image
 from .model import DigitModel, get_default_model
 from .report import Report
 from .write import Row, open_csv
@@ -48,7 +47,6 @@ DEFAULT_MIN_CONFIDENCE = 0.85  # chosen on benchmarks/accuracy.py, see README
 DEFAULT_BATCH_SIZE = 512
 CHUNK_SIZE = 32  # files converted per worker task
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
-LOAD_SIDE = 256  # decode at most this many px per side (JPEG draft, shrink)
 
 @dataclass(frozen=True)
 class Settings:
@@ -59,67 +57,6 @@ class Settings:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     backend: str = "loky"
     scheduler: str | None = None
-
-
-@dataclass(frozen=True)
-class Task:
-    """One file for a worker: convert it, or first compare its content hash.
-
-    ``error`` is passed on without touching the file; with ``expect_sha256``
-    the file is converted only if its content hash differs; ``want_sha256``
-    asks for the hash of a converted file.
-    """
-
-    path: str
-    error: str = ""
-    expect_sha256: str = ""
-    want_sha256: bool = False
-
-
-@dataclass(frozen=True)
-class Converted:
-    """A worker's answer: the grid (``None``: blank or error), error, content hash.
-
-    ``same`` means the content hash matched ``Task.expect_sha256`` and
-    nothing was converted.
-    """
-
-    grid: np.ndarray | None
-    error: str = ""
-    sha256: str = ""
-    same: bool = False
-
-
-def convert_file(path: str) -> tuple[np.ndarray | None, str]:
-    """Load one file and make its grid: ``(grid or None for blank, error)``.
-
-    Never raises for a bad file; the error is a reason for people.
-    """
-    try:
-        gray = load_image(path, max_side=LOAD_SIDE)
-    except ImageError as exc:
-        return None, str(exc)
-    try:
-        grid = image_to_grid(gray)
-    except (ValueError, MemoryError) as exc:
-        return None, f"cannot convert image: {exc}"
-    return (None if grid is None else grid.astype(np.uint8)), ""
-
-
-def run_task(task: Task) -> Converted:
-    """Do one :class:`Task` (in a worker process)."""
-    if task.error:
-        return Converted(None, task.error)
-    sha = file_sha256(task.path) if (task.expect_sha256 or task.want_sha256) else ""
-    if task.expect_sha256 and sha == task.expect_sha256:
-        return Converted(None, sha256=sha, same=True)
-    grid, error = convert_file(task.path)
-    return Converted(grid, error, sha)
-
-
-def convert_chunk(tasks: list[Task]) -> list[Converted]:
-    """Worker entry point: a chunk of tasks, answers in the same order."""
-    return [run_task(task) for task in tasks]
 
 
 @dataclass(frozen=True)

@@ -390,7 +390,7 @@ def show(
     """Print what the model sees: each image's 8x8 grid, the prediction and the top 3."""
     import numpy as np
 
-    from .classify import convert_file
+    from .convert import convert_file
     from .show import grid_panel
 
     console = stderr_console()

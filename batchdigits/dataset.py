@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .classify import Task, convert_chunk
+from .convert import Task, convert_chunk
 from .concurrency import default_jobs, map_ordered
 from .files import walk
 

@@ -38,7 +38,8 @@ sys.path.insert(0, str(HERE.parent))
 import make_testset  # noqa: E402
 import synth  # noqa: E402
 
-from batchdigits.classify import DEFAULT_MIN_CONFIDENCE, convert_file  # noqa: E402
+from batchdigits.classify import DEFAULT_MIN_CONFIDENCE  # noqa: E402
+from batchdigits.convert import convert_file  # noqa: E402
 from batchdigits.train import train  # noqa: E402
 
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)

@@ -64,6 +64,7 @@ def test_dask_backend_gives_the_same_csv_as_a_local_run(tmp_path, cluster):
 
 
 def test_dask_backend_with_a_relative_folder(tmp_path, cluster):
+    """The workers' working directory is not the command's: they must get absolute paths."""
     folder = make_folder(tmp_path / "in")
     reference = tmp_path / "local.csv"
     run_cli("classify", folder, "--jobs", "1", "--out", reference)

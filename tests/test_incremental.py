@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import batchdigits.classify as classify_module
+import batchdigits.convert as convert_module
 from batchdigits import classify_folder
 from batchdigits.classify import Settings
 from batchdigits.model import load_model, save_model
@@ -61,13 +61,13 @@ def out(tmp_path):
 def conversions(monkeypatch):
     """Every path ``convert_file`` is called with (in this process: jobs=1)."""
     calls: list[str] = []
-    real = classify_module.convert_file
+    real = convert_module.convert_file
 
     def counting(path):
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(classify_module, "convert_file", counting)
+    monkeypatch.setattr(convert_module, "convert_file", counting)
     return calls
 
 

@@ -180,11 +180,14 @@ def test_sigterm_mid_run_exits_130_and_leaves_the_previous_csv(tmp_path):
 def test_interrupt_while_the_state_is_written_does_not_claim_the_old_csv_was_kept(
     tmp_path, monkeypatch
 ):
+    """A SIGTERM just as the incremental state is written: exit 130 must mean the previous
+    CSV and state are still there (the CSV is moved into place only when nothing else can
+    fail)."""
     folder = tmp_path / "in"
     out = tmp_path / "p.csv"
     fill(folder, 0, 10)
     classify_folder(folder, out=out, settings=Settings(jobs=1), incremental=True)
-    before = out.read_bytes()
+    before, state_before = out.read_bytes(), state_of(out).read_bytes()
     fill(folder, 10, 10)
     real = classify_module.write_state
 
@@ -198,6 +201,8 @@ def test_interrupt_while_the_state_is_written_does_not_claim_the_old_csv_was_kep
 
     if result.exit_code == 130:
         assert out.read_bytes() == before, "exit 130 says the previous CSV was kept"
+        assert state_of(out).read_bytes() == state_before
+        assert temps_beside(out) == []
     else:
         assert result.exit_code == 0
         assert len(read_csv(out)) == 20

@@ -1,0 +1,82 @@
+"""Worker side of a run: decode one file and make its grid.
+
+This module is what worker processes import, so it stays light: Pillow,
+numpy, scipy.ndimage and nothing of scikit-learn, rich or typer.
+
+>>> grid, error = convert_file("samples/scan_000_7.png")   # doctest: +SKIP
+>>> grid.shape, error
+((8, 8), '')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .grid import INPUT_SIDE, image_to_grid
+from .incremental import file_sha256
+from .load import ImageError, load_image
+
+LOAD_SIDE = 2 * INPUT_SIDE  # decode at most this many px per side (JPEG draft, shrink)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file for a worker: convert it, or first compare its content hash.
+
+    ``error`` is passed on without touching the file; with ``expect_sha256``
+    the file is converted only if its content hash differs; ``want_sha256``
+    asks for the hash of a converted file.
+    """
+
+    path: str
+    error: str = ""
+    expect_sha256: str = ""
+    want_sha256: bool = False
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A worker's answer: the grid (``None``: blank or error), error, content hash.
+
+    ``same`` means the content hash matched ``Task.expect_sha256`` and
+    nothing was converted.
+    """
+
+    grid: np.ndarray | None
+    error: str = ""
+    sha256: str = ""
+    same: bool = False
+
+
+def convert_file(path: str) -> tuple[np.ndarray | None, str]:
+    """Load one file and make its grid: ``(grid or None for blank, error)``.
+
+    Never raises for a bad file; the error is a reason for people.
+    """
+    try:
+        gray = load_image(path, max_side=LOAD_SIDE)
+    except ImageError as exc:
+        return None, str(exc)
+    try:
+        grid = image_to_grid(gray)
+    except (ValueError, MemoryError) as exc:
+        return None, f"cannot convert image: {exc}"
+    return (None if grid is None else grid.astype(np.uint8)), ""
+
+
+def run_task(task: Task) -> Converted:
+    """Do one :class:`Task` (in a worker process)."""
+    if task.error:
+        return Converted(None, task.error)
+    sha = file_sha256(task.path) if (task.expect_sha256 or task.want_sha256) else ""
+    if task.expect_sha256 and sha == task.expect_sha256:
+        return Converted(None, sha256=sha, same=True)
+    grid, error = convert_file(task.path)
+    return Converted(grid, error, sha)
+
+
+def convert_chunk(tasks: list[Task]) -> list[Converted]:
+    """Worker entry point: a chunk of tasks, answers in the same order."""
+    return [run_task(task) for task in tasks]

@@ -107,14 +107,17 @@ def distorted_parallel(
 
 
 def shifted_grids(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each grid re-counted with its 32x32 bitmap moved one pixel each way (4 copies).
+    """Each grid re-counted with its 32x32 bitmap moved by one pixel, twice:
+    right and down for even indices, left and up for odd ones (as good as
+    all four on the holdout, at half the training time).
 
     Returns the new grids and the index in ``X`` each came from.
     """
     out = []
-    for grid in np.asarray(X):
+    for i, grid in enumerate(np.asarray(X)):
         bitmap = grid_to_bitmap(grid.reshape(8, 8))
-        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        step = 1 if i % 2 == 0 else -1
+        for dy, dx in ((0, step), (step, 0)):
             moved = ndimage.shift(bitmap, (dy, dx), order=0, cval=False)
             out.append(moved.reshape(8, 4, 8, 4).sum(axis=(1, 3)).ravel())
-    return np.asarray(out, np.float64).reshape(-1, 64), np.repeat(np.arange(len(X)), 4)
+    return np.asarray(out, np.float64).reshape(-1, 64), np.repeat(np.arange(len(X)), 2)

@@ -8,7 +8,9 @@ previous file untouched; a run killed with SIGKILL leaves at most one
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -25,11 +27,36 @@ def is_temp_for(target: str, name: str) -> bool:
 
 
 @contextmanager
+def owned_temp(target: str) -> Iterator[tuple[int, str]]:
+    """``mkstemp`` beside ``target``; the file is removed when the block ends
+    (after a successful ``os.replace`` there is nothing left to remove).
+
+    SIGINT and SIGTERM are held back from creating the file until its cleanup
+    is armed, so an interrupt can never leave it behind.
+    """
+    directory = os.path.dirname(os.path.abspath(target))
+    held = {signal.SIGINT, signal.SIGTERM}
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=directory)
+    except BaseException:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        raise
+    try:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # a pending interrupt fires here
+        yield fd, tmp
+    finally:
+        unlink_quietly(tmp)
+
+
+@contextmanager
 def atomic_write(target: str, binary: bool = False) -> Iterator[IO]:
     """Yield a file handle whose content replaces ``target`` on success."""
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=directory)
-    try:
+    with owned_temp(target) as (fd, tmp):
         if binary:
             fh: IO = os.fdopen(fd, "wb")
         else:
@@ -40,9 +67,6 @@ def atomic_write(target: str, binary: bool = False) -> Iterator[IO]:
             os.fsync(fh.fileno())
         os.chmod(tmp, _default_mode())
         os.replace(tmp, target)
-    except BaseException:
-        unlink_quietly(tmp)
-        raise
 
 
 def remove_stale_temps(target: str) -> None:
@@ -74,10 +98,6 @@ def _default_mode() -> int:
 @contextmanager
 def temp_beside(target: str) -> Iterator[str]:
     """Path of a fresh temporary file beside ``target``, removed afterwards."""
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with owned_temp(target) as (fd, tmp):
+        os.close(fd)
         yield tmp
-    finally:
-        unlink_quietly(tmp)

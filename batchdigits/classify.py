@@ -140,7 +140,7 @@ def _slot(entry: Found, previous: Previous | None, verify: bool, need_stamps: bo
         return Slot(entry.rel, task=Task(entry.path, entry.reason))
     file_stamp = stamp(entry.path) if (need_stamps or previous is not None) else None
     old = previous.lookup(entry.rel) if previous is not None else None
-    if old is not None and file_stamp is not None:
+    if old is not None and file_stamp is not None and not _retry(old[0]):
         old_row, old_stamp = old
         if (old_stamp.size, old_stamp.mtime_ns) == (file_stamp.size, file_stamp.mtime_ns):
             if not verify:
@@ -148,6 +148,15 @@ def _slot(entry: Found, previous: Previous | None, verify: bool, need_stamps: bo
             if old_stamp.sha256:
                 return Slot(entry.rel, file_stamp, old_row, Task(entry.path, expect_sha256=old_stamp.sha256))
     return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=verify))
+
+
+# errors that depend on the file system, not on the file's bytes: a chmod or a
+# new link target changes no size or mtime, so such rows are always retried
+TRANSIENT_ERRORS = ("permission denied", "file not found", "broken symbolic link", "symbolic link loop")
+
+
+def _retry(row: Row) -> bool:
+    return row.status == "error" and row.error.startswith(TRANSIENT_ERRORS)
 
 
 def predict_batch(

@@ -590,12 +590,6 @@ def test_read_only_input_folder(folder, out, tmp_path, conversions):
 
 
 @skip_if_root
-@pytest.mark.xfail(
-    strict=True,
-    reason="incremental.py/classify.py: an error row is reused while the file's size and mtime "
-    "are unchanged, so a file that was unreadable (permission denied) and is made readable "
-    "with chmod (which changes only ctime) keeps its error row forever",
-)
 def test_an_error_row_from_an_unreadable_file_is_retried_once_it_is_readable(
     folder, out, tmp_path, conversions
 ):

@@ -9,6 +9,7 @@ import re
 import signal
 import struct
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -89,19 +90,29 @@ def start_script(*args, drop_env=(), extra_env=None) -> subprocess.Popen:
     )
 
 
-def wait_until_working(proc: subprocess.Popen, out: Path) -> None:
-    """Poll until the run holds the lock and writes: its state-body temp file exists.
+def wait_until_working(proc: subprocess.Popen, out: Path, writing: bool = False) -> None:
+    """Poll until the run holds the lock and works: its state-body temp file exists.
 
     (The CLI's output check also makes a short-lived ``.NAME.*.tmp`` probe before
     the lock is taken; the state body, a temporary file beside the state file
     ``.NAME.state.json`` and so named ``..NAME.state.json.*.tmp``, exists only
-    while the run is classifying.)
+    while the run is classifying.)  With ``writing``, wait further until rows
+    have reached the state body and the CSV's temp file exists: by then both
+    temporary files are guarded by their clean-up code.
     """
-    prefix = f"..{out.name}.state.json."
+    state_prefix, csv_prefix = f"..{out.name}.state.json.", f".{out.name}."
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
-        if any(n.startswith(prefix) and n.endswith(".tmp") for n in os.listdir(out.parent)):
+        names = [n for n in os.listdir(out.parent) if n.endswith(".tmp")]
+        bodies = [n for n in names if n.startswith(state_prefix)]
+        if bodies and not writing:
             return
+        if bodies and any(n.startswith(csv_prefix) for n in names):
+            try:
+                if os.path.getsize(out.parent / bodies[0]) > 0:
+                    return
+            except OSError:
+                pass
         if proc.poll() is not None:
             _, err = proc.communicate()
             pytest.fail(f"run ended (exit {proc.returncode}) before it was seen working:\n{err}")
@@ -163,10 +174,12 @@ def test_sigterm_mid_run_exits_130_and_leaves_the_previous_csv(tmp_path):
     fill(folder, 0, 100)
     classify_folder(folder, out=out, settings=Settings(jobs=1), incremental=True)
     csv_before, state_before = out.read_bytes(), state_of(out).read_bytes()
-    fill(folder, 100, 300)
+    fill(folder, 100, 400)
 
-    proc = start_script("classify", folder, "--out", out, "--jobs", "1", "--incremental")
-    wait_until_working(proc, out)
+    proc = start_script(  # small batches: rows are written as the run goes
+        "classify", folder, "--out", out, "--jobs", "1", "--incremental", "--batch-size", "16"
+    )
+    wait_until_working(proc, out, writing=True)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
 
@@ -206,6 +219,29 @@ def test_interrupt_while_the_state_is_written_does_not_claim_the_old_csv_was_kep
     else:
         assert result.exit_code == 0
         assert len(read_csv(out)) == 20
+
+
+def test_interrupt_right_after_a_temporary_file_is_created_leaves_no_temp(tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    out = tmp_path / "p.csv"
+    fill(folder, 0, 10)
+    classify_folder(folder, out=out, settings=Settings(jobs=1), incremental=True)
+    before = out.read_bytes(), state_of(out).read_bytes()
+    real = tempfile.mkstemp
+
+    def mkstemp_then_sigterm(*args, **kwargs):
+        made = real(*args, **kwargs)
+        if kwargs.get("prefix", "").startswith(f"..{out.name}.state.json."):  # the run's state body
+            os.kill(os.getpid(), signal.SIGTERM)  # the CLI's handler raises KeyboardInterrupt
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_sigterm)
+
+    result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental")
+
+    assert result.exit_code == 130
+    assert (out.read_bytes(), state_of(out).read_bytes()) == before
+    assert temps_beside(out) == []
 
 
 # --- concurrent runs ------------------------------------------------------

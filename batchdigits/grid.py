@@ -140,11 +140,18 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     long_h = ndimage.maximum_filter1d(_runs(tall, int(0.6 * w), axis=1).astype(np.uint8), 5, axis=0)
     long_h = long_h.astype(bool) & mask
     bands = _bands(long_h.any(axis=1), max(6, int(0.2 * h)))
+    edge = np.zeros_like(mask)
+    edge[:, : w // 5] = True
+    edge[:, w - w // 5 :] = True
+    sides = _runs(mask, int(0.6 * h), axis=0) & edge  # the sides of a box, if any
+    lines = np.zeros_like(mask)
+    for top, bottom in bands:
+        lines[top:bottom] = long_h[top:bottom]
+    rest = mask & ~lines & ~sides  # the digit, as far as lines go
     removed = []
     for top, bottom in bands:
         band = np.zeros_like(mask)
         band[top:bottom] = long_h[top:bottom]
-        rest = mask & ~band
         if rest.sum() < 0.1 * mask.sum():
             continue
         rows = np.flatnonzero(rest.any(axis=1))
@@ -161,11 +168,7 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
         if alone or box:
             out &= ~band
     if box:
-        long_v = _runs(out, int(0.6 * h), axis=0)
-        edge = np.zeros_like(out)
-        edge[:, : w // 5] = True
-        edge[:, w - w // 5 :] = True
-        out &= ~(long_v & edge)
+        out &= ~sides
     return out
 
 
@@ -173,6 +176,7 @@ def _runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
     """Pixels of ``mask`` lying in a straight run of at least ``length`` along ``axis``."""
     if length < 2:
         return mask.copy()
+    length |= 1  # odd: erosion and dilation then use the same centred window
     core = ndimage.minimum_filter1d(mask.astype(np.uint8), length, axis=axis)
     return ndimage.maximum_filter1d(core, length, axis=axis).astype(bool) & mask
 

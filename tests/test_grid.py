@@ -1,0 +1,102 @@
+"""The image -> grid conversion: faithful to load_digits, invariant where it should be."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import SVC
+
+from batchdigits.grid import image_to_grid
+from batchdigits.render import grid_to_bitmap, grid_to_image
+from batchdigits.transformer import GridTransformer
+
+DIGITS = load_digits()
+GRIDS = DIGITS.images[:200].astype(int)
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_a_drawn_grid_converts_back_almost_equal(size):
+    back = np.array([image_to_grid(grid_to_image(g, size)) for g in GRIDS])
+    assert back.shape == GRIDS.shape and back.min() >= 0 and back.max() <= 16
+    assert np.abs(back - GRIDS).mean() < 1.5  # cells are 0..16; measured ~1.2
+    assert np.abs(back - GRIDS).mean(axis=(1, 2)).max() < 4.0
+    # the statistics of load_digits are kept
+    assert abs(back.mean() - GRIDS.mean()) < 0.2
+    assert abs((back == 0).mean() - (GRIDS == 0).mean()) < 0.03
+    assert (back > 0).any(axis=2).all()  # every digit spans all 8 rows
+
+
+def test_drawn_grids_keep_their_labels():
+    model = make_pipeline(SVC(gamma=0.001, C=10)).fit(DIGITS.data[200:], DIGITS.target[200:])
+    back = np.array([image_to_grid(grid_to_image(g, 48)).ravel() for g in GRIDS])
+    assert np.mean(model.predict(back) == DIGITS.target[:200]) > 0.9  # measured 0.935
+
+
+def test_both_polarities_give_the_same_grid():
+    for g in GRIDS[:30]:
+        img = grid_to_image(g, 64)
+        np.testing.assert_array_equal(image_to_grid(img), image_to_grid(255 - img))
+
+
+def test_paper_tone_and_low_contrast_ink_give_nearly_the_same_grid():
+    for g in GRIDS[:20]:
+        img = grid_to_image(g, 64).astype(np.float64)
+        toned = 200 - (255 - img) * 0.5  # grey paper, faded ink
+        diff = np.abs(image_to_grid(toned) - image_to_grid(img)).mean()
+        assert diff < 1.0
+
+
+def test_a_slightly_rotated_or_shifted_digit_gives_nearly_the_same_grid():
+    for g in GRIDS[:30]:
+        img = grid_to_image(g, 64)
+        base = image_to_grid(img)
+        rotated = np.asarray(Image.fromarray(img).rotate(3, Image.Resampling.BILINEAR, fillcolor=255))
+        shifted = np.pad(img, ((6, 0), (9, 0)), constant_values=255)
+        assert np.abs(image_to_grid(rotated) - base).mean() < 1.5
+        assert np.abs(image_to_grid(shifted) - base).mean() < 0.5
+
+
+def test_an_underline_or_a_box_is_not_part_of_the_digit():
+    for g in GRIDS[:20]:
+        img = np.pad(grid_to_image(g, 64), 16, constant_values=255)
+        base = image_to_grid(img)
+        underlined = img.copy()
+        underlined[84:86, 2:-2] = 0
+        boxed = img.copy()
+        boxed[[2, 3, -3, -4], 2:-2] = 0
+        boxed[2:-2, [2, 3, -3, -4]] = 0
+        assert np.abs(image_to_grid(underlined) - base).mean() < 1.0
+        assert np.abs(image_to_grid(boxed) - base).mean() < 1.0
+
+
+def test_blank_images_have_no_grid():
+    rng = np.random.default_rng(0)
+    assert image_to_grid(np.full((50, 40), 255, np.uint8)) is None
+    assert image_to_grid(np.zeros((50, 40), np.uint8)) is None
+    faint = 230 + rng.integers(0, 8, (50, 40))  # paper grain, no ink
+    assert image_to_grid(faint) is None
+
+
+def test_an_8x8_image_is_taken_as_a_grid():
+    g = GRIDS[0]
+    np.testing.assert_array_equal(image_to_grid(g.astype(np.uint8)), g)
+    scaled = 255 - np.rint(g * 255 / 16)  # dark ink on white, 0..255
+    np.testing.assert_array_equal(image_to_grid(scaled), g)
+
+
+def test_grid_to_bitmap_counts_back_exactly():
+    for g in GRIDS[:50]:
+        bitmap = grid_to_bitmap(g)
+        assert bitmap.shape == (32, 32)
+        np.testing.assert_array_equal(bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3)), g)
+
+
+def test_grid_transformer_in_a_pipeline():
+    images = [grid_to_image(g, 40) for g in DIGITS.images[:300]]
+    pipe = make_pipeline(GridTransformer(), SVC(gamma=0.001, C=10))
+    pipe.fit(images[:250], DIGITS.target[:250])
+    assert GridTransformer().fit_transform(images[:3]).shape == (3, 64)
+    assert np.mean(pipe.predict(images[250:]) == DIGITS.target[250:300]) > 0.85

@@ -324,9 +324,12 @@ def train(
                 log(console, f"  left out {path}: {reason}")
         if not builtin and (extra is None or len(extra.y) == 0):
             raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
-        result = fit(
-            extra.X if extra else None, extra.y if extra else None, builtin, classifier, augment
-        )
+        try:
+            result = fit(
+                extra.X if extra else None, extra.y if extra else None, builtin, classifier, augment
+            )
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
         save_model(result.model, out)
         report_console = Console()
         report_console.print(render_report(result.accuracy, result.report, result.n_holdout))

@@ -46,11 +46,11 @@ class TrainResult:
     n_holdout: int
 
 
-def make_classifier(name: str = "svc") -> Pipeline:
+def make_classifier(name: str = "svc", folds: int = 3) -> Pipeline:
     """A fresh, unfitted pipeline with calibrated ``predict_proba``."""
     if name == "svc":
         svc = SVC(kernel="rbf", C=10.0, gamma=0.001)
-        return make_pipeline(CalibratedClassifierCV(svc, method="sigmoid", cv=3, ensemble=False))
+        return make_pipeline(CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False))
     if name == "logistic":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     if name == "knn":
@@ -126,12 +126,12 @@ def train(
         all_parts.append((eX, ey))
     Xtr, ytr = _stack(train_parts)
     Xte, yte = _stack(test_parts)
-    pred = make_classifier(classifier).fit(Xtr, ytr).predict(Xte)
+    pred = _fit(classifier, Xtr, ytr).predict(Xte)
     accuracy = float(np.mean(pred == yte))
     report = classification_report(yte, pred, output_dict=True, zero_division=0)
     confusion = confusion_matrix(yte, pred, labels=np.arange(10))
     X_all, y_all = _stack(all_parts)
-    final = make_classifier(classifier).fit(X_all, y_all)
+    final = _fit(classifier, X_all, y_all)
     second = make_second_opinion().fit(X_all, y_all) if classifier == "svc" else None
     metadata = {
         "format": MODEL_FORMAT,
@@ -150,6 +150,15 @@ def train(
     return TrainResult(model, accuracy, report, confusion, len(yte))
 
 
+def _fit(classifier: str, X: np.ndarray, y: np.ndarray) -> Pipeline:
+    """Fit, calibrating with as many folds (up to 3) as the rarest digit allows."""
+    counts = np.bincount(y)
+    folds = int(min(3, counts[counts > 0].min()))
+    if folds < 2:
+        raise ValueError("every digit in the training data needs at least 2 labelled scans")
+    return make_classifier(classifier, folds).fit(X, y)
+
+
 def _split_extra(
     X: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -157,7 +166,9 @@ def _split_extra(
     if len(y) < 5:
         return X, X[:0], y, y[:0]
     counts = np.bincount(y, minlength=10)
-    stratify = y if counts[counts > 0].min() >= 2 else None
+    classes = int((counts > 0).sum())
+    can_stratify = counts[counts > 0].min() >= 2 and int(np.ceil(0.2 * len(y))) >= classes
+    stratify = y if can_stratify else None
     a, b, c, d = train_test_split(X, y, test_size=0.2, random_state=SEED, stratify=stratify)
     return a, b, c, d
 

@@ -26,7 +26,7 @@ import numpy as np
 from .concurrency import default_jobs, map_ordered
 from .atomic import is_temp_for, remove_stale_temps, temp_beside
 from .files import Found, walk
-from .convert import Converted, Task, convert_chunk, convert_file
+from .convert import Converted, Task, convert_chunk
 from .grid import GRID_VERSION
 from .incremental import (
     FileStamp,

@@ -42,7 +42,8 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import synth  # noqa: E402
+import synth
+from benchinfo import code_state, verdict  # noqa: E402
 
 PER_DIR = 1000
 N_VARIANTS = 30
@@ -227,28 +228,6 @@ def run_measured(cmd: list[str]) -> Sampled:
 
 def mb(kb: float) -> float:
     return kb / 1024.0
-
-
-def code_state() -> str:
-    """The batchdigits version and git state being measured (others edit the tree)."""
-    import batchdigits
-
-    repo = HERE.parent
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h %cd",
-                               "--date=format:%Y-%m-%d %H:%M"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "batchdigits"],
-                               capture_output=True, text=True, check=True).stdout.split("\n")
-        dirty = [line[3:] for line in dirty if line.strip()]
-    except (OSError, subprocess.CalledProcessError):
-        return f"batchdigits {batchdigits.__version__} (no git information)"
-    extra = f", uncommitted changes in {', '.join(dirty)}" if dirty else ""
-    return f"batchdigits {batchdigits.__version__} at git {head}{extra}"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def first_entry_seconds(folder: Path) -> tuple[float, str]:

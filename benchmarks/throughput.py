@@ -49,7 +49,8 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import synth  # noqa: E402
+import synth
+from benchinfo import code_state, verdict  # noqa: E402
 
 CHUNK = 32  # paths per worker task, as batchdigits.classify.CHUNK_SIZE
 N_BASES = 40  # distinct drawn digits in the small files
@@ -285,28 +286,6 @@ def machine_line() -> str:
         f"scikit-learn {sklearn.__version__}, joblib {joblib.__version__}\n"
         f"         load average at start: {', '.join(f'{x:.2f}' for x in load)}"
     )
-
-
-def code_state() -> str:
-    """The batchdigits version and git state being measured (others edit the tree)."""
-    import batchdigits
-
-    repo = HERE.parent
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h %cd",
-                               "--date=format:%Y-%m-%d %H:%M"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "batchdigits"],
-                               capture_output=True, text=True, check=True).stdout.split("\n")
-        dirty = [line[3:] for line in dirty if line.strip()]
-    except (OSError, subprocess.CalledProcessError):
-        return f"batchdigits {batchdigits.__version__} (no git information)"
-    extra = f", uncommitted changes in {', '.join(dirty)}" if dirty else ""
-    return f"batchdigits {batchdigits.__version__} at git {head}{extra}"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,8 +97,7 @@ def ink_strength(gray: np.ndarray) -> np.ndarray | None:
     The paper level is the median pixel (ink is the minority); ink is on
     whichever side of it the extreme pixels reach further.
     """
-    paper = float(np.median(gray))
-    lo, hi = np.percentile(gray, [0.5, 99.5])
+    lo, paper, hi = (float(v) for v in np.percentile(gray, [0.5, 50.0, 99.5]))
     dark_ink = (paper - lo) >= (hi - paper)
     contrast = (paper - lo) if dark_ink else (hi - paper)
     if contrast < MIN_CONTRAST:

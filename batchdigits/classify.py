@@ -43,7 +43,7 @@ from .model import DigitModel, get_default_model
 from .report import Report
 from .write import Row, open_csv
 
-DEFAULT_MIN_CONFIDENCE = 0.8  # chosen on benchmarks/accuracy.py, see README
+DEFAULT_MIN_CONFIDENCE = 0.7  # chosen on benchmarks/accuracy.py, see README
 DEFAULT_BATCH_SIZE = 512
 CHUNK_SIZE = 32  # files converted per worker task
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most

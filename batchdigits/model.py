@@ -27,7 +27,7 @@ import skops.io as sio
 from .atomic import atomic_write
 from .grid import GRID_VERSION
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 ALLOWED_TYPES = frozenset(
     {
         "sklearn.calibration._CalibratedClassifier",
@@ -72,16 +72,16 @@ class ModelError(Exception):
 class DigitModel:
     """A fitted pipeline (64 grid values in, 10 class probabilities out) and its metadata.
 
-    ``second_opinion``, when present, is a differently built classifier: the
-    confidence of a prediction is the smaller of the two models' probabilities
-    for the predicted digit, so a grid the two read differently is flagged.
+    ``opinions`` are differently built classifiers: the confidence of a
+    prediction is the smallest of all models' probabilities for the digit the
+    main pipeline predicts, so a grid the models read differently is flagged.
     """
 
     pipeline: Any
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = "built-in"
     sha256: str = ""
-    second_opinion: Any = None
+    opinions: list[Any] = field(default_factory=list)
 
     @property
     def classes(self) -> np.ndarray:
@@ -98,12 +98,12 @@ class DigitModel:
         best = np.argmax(proba, axis=1)
         rows = np.arange(len(best))
         confidence = proba[rows, best]
-        if self.second_opinion is not None:
-            other = self.second_opinion.predict_proba(grids)
-            column = np.searchsorted(np.asarray(self.second_opinion.classes_), self.classes[best])
-            column = np.clip(column, 0, other.shape[1] - 1)
-            agrees = np.asarray(self.second_opinion.classes_)[column] == self.classes[best]
-            confidence = np.minimum(confidence, np.where(agrees, other[rows, column], 0.0))
+        for other in self.opinions:
+            classes = np.asarray(other.classes_)
+            column = np.clip(np.searchsorted(classes, self.classes[best]), 0, len(classes) - 1)
+            agrees = classes[column] == self.classes[best]
+            votes = other.predict_proba(grids)[rows, column]
+            confidence = np.minimum(confidence, np.where(agrees, votes, 0.0))
         return self.classes[best], confidence
 
 
@@ -111,8 +111,8 @@ def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:
     """Write ``model`` as a skops file, atomically (temp file + ``os.replace``)."""
     with atomic_write(os.fspath(path), binary=True) as fh:
         data = {"pipeline": model.pipeline, "metadata": model.metadata}
-        if model.second_opinion is not None:
-            data["second_opinion"] = model.second_opinion
+        if model.opinions:
+            data["opinions"] = list(model.opinions)
         sio.dump(data, fh)
 
 
@@ -165,16 +165,16 @@ def _load_pickle(path: str) -> Any:
 
 
 def _as_model(obj: Any, path: str) -> DigitModel:
-    second = None
+    opinions: list[Any] = []
     if isinstance(obj, dict) and "pipeline" in obj:
         pipeline, metadata = obj["pipeline"], dict(obj.get("metadata") or {})
-        second = obj.get("second_opinion")
+        opinions = list(obj.get("opinions") or [])
     else:
         pipeline, metadata = obj, {}
-    for part in (pipeline, second):
-        if part is not None and not (hasattr(part, "predict_proba") and hasattr(part, "classes_")):
+    for part in [pipeline, *opinions]:
+        if not (hasattr(part, "predict_proba") and hasattr(part, "classes_")):
             raise ModelError(f"{path} does not hold a fitted classifier with predict_proba")
-    return DigitModel(pipeline=pipeline, metadata=metadata, source=path, second_opinion=second)
+    return DigitModel(pipeline=pipeline, metadata=metadata, source=path, opinions=opinions)
 
 
 def check_compatible(model: DigitModel) -> None:

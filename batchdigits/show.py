@@ -46,7 +46,7 @@ def grid_panel(
     """One image: its grid next to the prediction, or why there is none.
 
     ``confidence`` is the model's confidence (the CSV column), which can be
-    lower than the top probability when a second opinion disagrees.
+    lower than the top probability when the other models disagree.
     """
     if error:
         return Panel(Text(f"error: {error}"), title=title, title_align="left")

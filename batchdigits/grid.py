@@ -133,9 +133,9 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
         return mask
     # a slightly tilted line steps between rows: look for runs in a mask
     # thickened vertically, then take the real pixels around them
-    if np.convolve(mask.sum(axis=1), np.ones(5), "same").max() < 0.6 * w:
-        return mask  # no band of 5 rows could hold a line: most digits stop here
     tall = ndimage.maximum_filter1d(mask.astype(np.uint8), 5, axis=0).astype(bool)
+    if tall.sum(axis=1).max() < 0.6 * w:
+        return mask  # no row could hold a long line: most digits stop here
     long_h = ndimage.maximum_filter1d(_runs(tall, int(0.6 * w), axis=1).astype(np.uint8), 5, axis=0)
     long_h = long_h.astype(bool) & mask
     bands = _bands(long_h.any(axis=1), max(6, int(0.2 * h)))

@@ -3,7 +3,7 @@
 ``iter_rows(found, model, ...)`` turns a stream of :class:`~batchdigits.files.Found`
 entries into a stream of :class:`~batchdigits.write.Row`, in the same order:
 workers decode each file and make its 8x8 grid; this process calls the
-model's ``predict_proba`` once per batch of grids.
+model once per batch of grids (``DigitModel.predict``).
 
 ``classify_folder(folder, out=...)`` is the whole job as a library call:
 

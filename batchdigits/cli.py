@@ -192,7 +192,7 @@ def classify(
         bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")
     ] = True,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Grids per predict_proba call.")
+        int, typer.Option("--batch-size", help="Grids per prediction call.")
     ] = DEFAULT_BATCH_SIZE,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="Worker processes (0 = all cores).")

@@ -45,7 +45,7 @@ from .write import Row, open_csv
 
 DEFAULT_MIN_CONFIDENCE = 0.7  # chosen on benchmarks/accuracy.py, see README
 DEFAULT_BATCH_SIZE = 512
-CHUNK_SIZE = 32  # files converted per worker task
+CHUNK_SIZE = 64  # files converted per worker task
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +17,7 @@ from rich.console import Console
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, classify_folder
 from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
+from .atomic import owned_temp
 from .lock import OutputLocked
 from .report import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from .report import Report
@@ -121,11 +122,10 @@ def check_output(out: str) -> None:
     if not directory.is_dir():
         raise UsageProblem(f"output folder does not exist: {directory}")
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        with owned_temp(out) as (fd, _probe):  # the same kind of file the run will write
+            os.close(fd)
     except OSError as exc:
         raise UsageProblem(f"cannot write to {directory}: {exc.strerror or exc}") from None
-    os.close(fd)
-    os.unlink(probe)
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:
@@ -135,12 +135,10 @@ def check_backend(backend: str, scheduler: str | None) -> None:
     if backend == "loky" and scheduler:
         raise UsageProblem("--scheduler needs --backend dask")
     if backend == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("distributed") is None:
             raise UsageProblem(
                 "--backend dask needs the optional extra: pip install 'batchdigits[dask]'"
-            ) from None
+            )
 
 
 def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:

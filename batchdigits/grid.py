@@ -29,13 +29,13 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-GRID_VERSION = 4
+GRID_VERSION = 5
 """Bumped whenever the conversion changes; models record the version."""
 
 FRAME = 32
 BLOCK = 4
 WORK = 64  # working resolution of the normalised bitmap (FRAME * 2)
-INPUT_SIDE = 80  # larger inputs are averaged down to this many px first (64-128 measured equal)
+INPUT_SIDE = 64  # larger inputs are averaged down to this many px first (64-128 measured equal)
 MIN_CONTRAST = 48  # below this ink-vs-paper difference (0..255) an image is blank
 TARGET_INK = 313.0  # mean ink pixels in a 32x32 optdigits bitmap
 MAX_WIDTH = 20.0  # widest ink box, in 32-px units (optdigits: ~20 for all but "1")
@@ -97,13 +97,28 @@ def ink_strength(gray: np.ndarray) -> np.ndarray | None:
     The paper level is the median pixel (ink is the minority); ink is on
     whichever side of it the extreme pixels reach further.
     """
-    lo, paper, hi = (float(v) for v in np.percentile(gray, [0.5, 50.0, 99.5]))
+    lo, paper, hi = _percentiles(gray, (0.5, 50.0, 99.5))
     dark_ink = (paper - lo) >= (hi - paper)
     contrast = (paper - lo) if dark_ink else (hi - paper)
     if contrast < MIN_CONTRAST:
         return None
     diff = (paper - gray) if dark_ink else (gray - paper)
     return np.clip(diff / contrast, 0.0, 1.0)
+
+
+def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.percentile(values, qs)`` (linear method) by one partial sort: 5x faster."""
+    flat = values.ravel()
+    last = flat.size - 1
+    pos = [q / 100.0 * last for q in qs]
+    low = [int(p) for p in pos]
+    part = np.partition(flat, sorted({k for i in low for k in (i, min(i + 1, last))}))
+    out = []
+    for p, i in zip(pos, low):
+        a, b = float(part[i]), float(part[min(i + 1, last)])
+        t = p - i
+        out.append(b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t)  # numpy's _lerp
+    return out
 
 
 def clean_mask(ink: np.ndarray) -> np.ndarray | None:
@@ -228,13 +243,15 @@ def _deslant(values: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(values > 0.5)
     if ys.size < 3:
         return values
-    weights = values[ys, xs]
-    cy = np.average(ys, weights=weights)
-    cx = np.average(xs, weights=weights)
-    var_y = np.average((ys - cy) ** 2, weights=weights)
+    weights = values[ys, xs].astype(np.float64)
+    total = weights.sum()
+    cy = float(ys @ weights) / total
+    cx = float(xs @ weights) / total
+    dy = ys - cy
+    var_y = float((dy * dy) @ weights) / total
     if var_y <= 0:
         return values
-    slope = np.average((xs - cx) * (ys - cy), weights=weights) / var_y
+    slope = float(((xs - cx) * dy) @ weights) / total / var_y
     slope = float(np.clip(DESLANT * slope, -1.0, 1.0))
     h, w = values.shape
     pad = int(np.ceil(abs(slope) * h)) + 1
@@ -270,12 +287,26 @@ def _thicken(strokes: np.ndarray) -> np.ndarray:
     """Grow or shrink strokes evenly: the 32x32 bitmap holding TARGET_INK pixels."""
     if not strokes.any():
         return np.zeros((FRAME, FRAME), dtype=bool)
-    inside = ndimage.distance_transform_edt(strokes)
-    outside = ndimage.distance_transform_edt(~strokes)
-    signed = np.where(strokes, 0.5 - inside, outside - 0.5).astype(np.float32)
-    small = _resize(signed, FRAME, FRAME)
+    # one distance transform: the distance to the strokes' own edge pixels is
+    # the outside distance, and the inside distance less one
+    edge = strokes.copy()
+    edge[1:-1, 1:-1] &= ~(strokes[:-2, 1:-1] & strokes[2:, 1:-1] & strokes[1:-1, :-2] & strokes[1:-1, 2:])
+    to_edge = ndimage.distance_transform_edt(~edge)
+    signed = np.where(strokes, -0.5 - to_edge, to_edge - 0.5)
+    small = _halve(_halve(signed).T).T
     k = int(TARGET_INK)
     return small < np.partition(small.ravel(), k)[k]
+
+
+def _halve(values: np.ndarray) -> np.ndarray:
+    """Halve the rows with a triangle filter (weights 1 3 3 1), as Pillow's bilinear resize does."""
+    odd, even = values[1::2], values[0::2]
+    out = 3.0 * (even + odd)
+    out[1:] += odd[:-1]
+    out[:-1] += even[1:]
+    out /= 8.0
+    out[[0, -1]] *= 8.0 / 7.0  # the edge rows have one neighbour fewer
+    return out
 
 
 def block_counts(bitmap: np.ndarray) -> np.ndarray:

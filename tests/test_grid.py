@@ -54,9 +54,23 @@ def test_a_slightly_rotated_or_shifted_digit_gives_nearly_the_same_grid():
         img = grid_to_image(g, 64)
         base = image_to_grid(img)
         rotated = np.asarray(Image.fromarray(img).rotate(3, Image.Resampling.BILINEAR, fillcolor=255))
-        shifted = np.pad(img, ((6, 0), (9, 0)), constant_values=255)
         assert np.abs(image_to_grid(rotated) - base).mean() < 1.5
-        assert np.abs(image_to_grid(shifted) - base).mean() < 0.5
+        small = grid_to_image(g, 48)  # same image size before and after the shift: no resampling
+        centred = np.pad(small, ((3, 3), (4, 5)), constant_values=255)
+        shifted = np.pad(small, ((6, 0), (9, 0)), constant_values=255)
+        assert np.abs(image_to_grid(shifted) - image_to_grid(centred)).mean() < 0.5
+
+
+def test_the_same_digit_scanned_at_another_size_gives_nearly_the_same_grid():
+    diffs = []
+    for g in GRIDS[:30]:
+        img = grid_to_image(g, 64)
+        base = image_to_grid(img)
+        for side in (40, 73, 128):  # below, just above and twice the working size
+            resized = np.asarray(Image.fromarray(img).resize((side, side), Image.Resampling.BILINEAR))
+            diffs.append(np.abs(image_to_grid(resized) - base).mean())
+    assert max(diffs) < 1.5  # as for a 3-degree rotation
+    assert np.mean(diffs) < 0.3
 
 
 def test_an_underline_or_a_box_is_not_part_of_the_digit():

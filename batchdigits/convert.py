@@ -18,7 +18,7 @@ from .grid import INPUT_SIDE, image_to_grid
 from .incremental import file_sha256
 from .load import ImageError, load_image
 
-LOAD_SIDE = 2 * INPUT_SIDE  # decode at most this many px per side (JPEG draft, shrink)
+LOAD_SIDE = INPUT_SIDE  # decode at most this many px per side (JPEG draft, shrink)
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,8 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     long_h = ndimage.maximum_filter1d(_runs(tall, int(0.6 * w), axis=1).astype(np.uint8), 5, axis=0)
     long_h = long_h.astype(bool) & mask
     bands = _bands(long_h.any(axis=1), max(6, int(0.2 * h)))
+    if not bands:
+        return mask  # wide, but no thin band: a digit's own bar, not a ruled line
     edge = np.zeros_like(mask)
     edge[:, : w // 5] = True
     edge[:, w - w // 5 :] = True
@@ -224,63 +226,51 @@ def normalise(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     the digit is narrower (a "1"), and hold about ``TARGET_INK`` ink pixels
     whatever the pen.
     """
-    strokes = _crop(np.where(mask, ink, 0.0))
-    if DESLANT:
-        strokes = _crop(_deslant(strokes))
-    return _thicken(_fit_box(strokes) > 0.5)
+    strokes = np.where(mask, ink, 0.0).astype(np.float32)
+    return _thicken(_upright_in_box(strokes) > 0.5)
 
 
-def _crop(values: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero((values > 0.5).any(axis=1))
-    cols = np.flatnonzero((values > 0.5).any(axis=0))
-    if rows.size == 0:
-        return values
-    return values[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
-def _deslant(values: np.ndarray) -> np.ndarray:
-    """Shear so the ink's principal vertical axis stands upright."""
-    ys, xs = np.nonzero(values > 0.5)
-    if ys.size < 3:
-        return values
-    weights = values[ys, xs].astype(np.float64)
-    total = weights.sum()
+def _slant(ys: np.ndarray, xs: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Slope (columns per row) of the ink's principal vertical axis, and its centre row."""
+    total = float(weights.sum())
     cy = float(ys @ weights) / total
+    if ys.size < 3:
+        return 0.0, cy
     cx = float(xs @ weights) / total
     dy = ys - cy
     var_y = float((dy * dy) @ weights) / total
     if var_y <= 0:
-        return values
+        return 0.0, cy
     slope = float(((xs - cx) * dy) @ weights) / total / var_y
-    slope = float(np.clip(DESLANT * slope, -1.0, 1.0))
-    h, w = values.shape
-    pad = int(np.ceil(abs(slope) * h)) + 1
-    out_w = w + 2 * pad
-    # output (x, y) samples input (x + slope * (y - cy) - pad, y)
-    img = Image.fromarray(values.astype(np.float32), mode="F")
-    coeffs = (1.0, slope, -pad - slope * cy, 0.0, 1.0, 0.0)
-    sheared = img.transform((out_w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
-    return np.asarray(sheared)
+    return float(np.clip(DESLANT * slope, -1.0, 1.0)), cy
 
 
-def _fit_box(values: np.ndarray) -> np.ndarray:
-    """Scale the ink to full height and aspect-kept width (capped), centred, at WORK px."""
-    crop = _crop(values)
-    h, w = crop.shape
+def _upright_in_box(values: np.ndarray) -> np.ndarray:
+    """Shear the ink upright and scale it into its box of the WORK x WORK canvas.
+
+    One affine resampling does it all: the slant is removed (shear by the
+    ink's second moments), the ink fills the full height, and its width
+    keeps the aspect ratio, capped at ``MAX_WIDTH`` of 32 columns, centred.
+    """
+    ys, xs = np.nonzero(values > 0.5)
+    if ys.size == 0:
+        ys, xs = np.nonzero(values)
+    weights = values[ys, xs].astype(np.float64)
+    slope, cy = _slant(ys, xs, weights)
+    upright = xs - slope * (ys - cy)  # column of each ink pixel once sheared
+    x0, x1 = float(upright.min()), float(upright.max()) + 1.0
+    y0, y1 = float(ys.min()), float(ys.max()) + 1.0
     scale = WORK / FRAME
-    box_h = FRAME * scale
-    box_w = min(STRETCH * w * box_h / h, MAX_WIDTH * scale)
-    box_w = max(box_w, 1.0)
-    resized = _resize(crop, int(round(box_w)), int(round(box_h)))
-    canvas = np.zeros((WORK, WORK), dtype=np.float32)
-    left = int(round((WORK - resized.shape[1]) / 2))
-    canvas[:, left : left + resized.shape[1]] = resized[:WORK]
-    return canvas
-
-
-def _resize(values: np.ndarray, width: int, height: int) -> np.ndarray:
-    img = Image.fromarray(values.astype(np.float32), mode="F")
-    return np.asarray(img.resize((max(width, 1), max(height, 1)), Image.Resampling.BILINEAR))
+    box_w = min(STRETCH * (x1 - x0) * WORK / (y1 - y0), MAX_WIDTH * scale)
+    width = max(int(round(box_w)), 1)
+    left = int(round((WORK - width) / 2))
+    # canvas (u, v) -> upright (x0 + (u - left) * sx, y0 + v * sy) -> input x + slope * (y - cy)
+    sx, sy = (x1 - x0) / width, (y1 - y0) / WORK
+    cy += 0.5  # pixel centres
+    coeffs = (sx, slope * sy, x0 - left * sx + slope * (y0 - cy), 0.0, sy, y0)
+    img = Image.fromarray(values, mode="F")
+    out = img.transform((WORK, WORK), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+    return np.asarray(out)
 
 
 def _thicken(strokes: np.ndarray) -> np.ndarray:

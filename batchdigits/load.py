@@ -82,32 +82,34 @@ def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
     img = ImageOps.exif_transpose(img)
     if img.mode.startswith("I;16"):
         img = img.convert("I")
-    if max(img.size) > max_side:
-        img = _shrink(img, max_side)
-    return _gray_array(img)
+    if img.mode in ("I", "F"):  # numeric data: shrink first, then map to 0..255
+        return _numeric_to_uint8(np.asarray(_fit(img, max_side), dtype=np.float64))
+    return np.asarray(_fit(_gray(img), max_side), dtype=np.uint8)
 
 
-def _shrink(img: Image.Image, max_side: int) -> Image.Image:
-    if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "F"):
-        img = img.convert("RGBA" if _has_alpha(img) else "RGB")
-    elif img.mode == "1":
-        img = img.convert("L")
-    img.thumbnail((max_side, max_side), Image.Resampling.BOX)
-    return img
+def _gray(img: Image.Image) -> Image.Image:
+    """8-bit grayscale; transparency composited on white."""
+    if _has_alpha(img):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L")
+    if img.mode not in ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr"):
+        img = img.convert("RGB")  # LAB, HSV, ...: no direct way to L
+    return img.convert("L")
+
+
+def _fit(img: Image.Image, max_side: int) -> Image.Image:
+    """Shrink (area average) so that the longer side is at most ``max_side``."""
+    w, h = img.size
+    if max(w, h) <= max_side:
+        return img
+    scale = max_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return img.resize(size, Image.Resampling.BOX)
 
 
 def _has_alpha(img: Image.Image) -> bool:
     return img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
-
-
-def _gray_array(img: Image.Image) -> np.ndarray:
-    if img.mode in ("I", "F"):
-        return _numeric_to_uint8(np.asarray(img, dtype=np.float64))
-    if _has_alpha(img):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
 def _numeric_to_uint8(values: np.ndarray) -> np.ndarray:

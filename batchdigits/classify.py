@@ -22,6 +22,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .concurrency import default_jobs, map_ordered
 from .atomic import is_temp_for, remove_stale_temps, temp_beside
@@ -124,15 +125,17 @@ def iter_results(
     jobs = settings.jobs or default_jobs()
     results = map_ordered(convert_chunk, chunks(), jobs, settings.backend, settings.scheduler)
     batch: list[tuple[Slot, Converted | None]] = []
-    for converted in results:
-        answers = iter(converted)
-        for slot in pending.popleft():
-            batch.append((slot, next(answers) if slot.task is not None else None))
-        if len(batch) >= settings.batch_size:
+    # the workers have the cores: one BLAS/OpenMP thread here, not a spinning team
+    with threadpool_limits(limits=1):
+        for converted in results:
+            answers = iter(converted)
+            for slot in pending.popleft():
+                batch.append((slot, next(answers) if slot.task is not None else None))
+            if len(batch) >= settings.batch_size:
+                yield from predict_batch(batch, model, settings.min_confidence)
+                batch = []
+        if batch:
             yield from predict_batch(batch, model, settings.min_confidence)
-            batch = []
-    if batch:
-        yield from predict_batch(batch, model, settings.min_confidence)
 
 
 def _slot(entry: Found, previous: Previous | None, verify: bool, need_stamps: bool) -> Slot:

@@ -25,6 +25,7 @@ import sklearn
 import skops.io as sio
 
 from .atomic import atomic_write
+from .fastsvc import fast_predict_proba
 from .grid import GRID_VERSION
 
 MODEL_FORMAT = 2
@@ -82,6 +83,7 @@ class DigitModel:
     source: str = "built-in"
     sha256: str = ""
     opinions: list[Any] = field(default_factory=list)
+    _fast: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def classes(self) -> np.ndarray:
@@ -94,7 +96,7 @@ class DigitModel:
     def predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Digits and their confidence for flat grids ``(n, 64)``, one call per model."""
         grids = np.asarray(grids, dtype=np.float64)
-        proba = self.pipeline.predict_proba(grids)
+        proba = self._main_proba(grids)
         best = np.argmax(proba, axis=1)
         rows = np.arange(len(best))
         confidence = proba[rows, best]
@@ -105,6 +107,14 @@ class DigitModel:
             votes = other.predict_proba(grids)[rows, column]
             confidence = np.minimum(confidence, np.where(agrees, votes, 0.0))
         return self.classes[best], confidence
+
+
+    def _main_proba(self, grids: np.ndarray) -> np.ndarray:
+        """The pipeline's probabilities; after a check on the first batch, by matrix products."""
+        if self._fast is None:
+            self._fast = fast_predict_proba(self.pipeline, grids) or False
+            return self.pipeline.predict_proba(grids)
+        return self._fast(grids) if self._fast else self.pipeline.predict_proba(grids)
 
 
 def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:

@@ -46,7 +46,8 @@ from .write import Row, open_csv
 
 DEFAULT_MIN_CONFIDENCE = 0.7  # chosen on benchmarks/accuracy.py, see README
 DEFAULT_BATCH_SIZE = 512
-CHUNK_SIZE = 64  # files converted per worker task
+CHUNK_SIZE = 64  # files converted per worker task ...
+CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def iter_results(
     def chunks() -> Iterator[list[Task]]:
         slots: list[Slot] = []
         tasks: list[Task] = []
+        work = 0  # large files make smaller chunks, so the workers finish together
         for entry in found:
             if entry.kind == "other":
                 if on_skip is not None:
@@ -114,10 +116,11 @@ def iter_results(
             slots.append(slot)
             if slot.task is not None:
                 tasks.append(slot.task)
-            if len(tasks) >= CHUNK_SIZE or len(slots) >= MAX_SLOTS:
+                work += 1 + _size(slot) // CHUNK_BYTES_PER_FILE
+            if work >= CHUNK_SIZE or len(slots) >= MAX_SLOTS:
                 pending.append(slots)
                 yield tasks
-                slots, tasks = [], []
+                slots, tasks, work = [], [], 0
         if slots:
             pending.append(slots)
             yield tasks
@@ -151,6 +154,18 @@ def _slot(entry: Found, previous: Previous | None, verify: bool, need_stamps: bo
             if old_stamp.sha256:
                 return Slot(entry.rel, file_stamp, old_row, Task(entry.path, expect_sha256=old_stamp.sha256))
     return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=verify))
+
+
+def _size(slot: Slot) -> int:
+    if slot.file_stamp is not None:
+        return slot.file_stamp.size
+    assert slot.task is not None
+    if slot.task.error:
+        return 0  # not a regular file: never opened
+    try:
+        return os.stat(slot.task.path).st_size
+    except OSError:
+        return 0  # the worker reports why
 
 
 # errors that depend on the file system, not on the file's bytes: a chmod or a

@@ -41,6 +41,7 @@ TARGET_INK = 313.0  # mean ink pixels in a 32x32 optdigits bitmap
 MAX_WIDTH = 20.0  # widest ink box, in 32-px units (optdigits: ~20 for all but "1")
 STRETCH = 1.0  # how much wider than its aspect ratio a narrow digit may be drawn
 DESLANT = 1.0  # fraction of the measured slant that is removed
+EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 
 
 def image_to_grid(gray: np.ndarray) -> np.ndarray | None:
@@ -103,7 +104,8 @@ def ink_strength(gray: np.ndarray) -> np.ndarray | None:
     if contrast < MIN_CONTRAST:
         return None
     diff = (paper - gray) if dark_ink else (gray - paper)
-    return np.clip(diff / contrast, 0.0, 1.0)
+    diff *= 1.0 / contrast
+    return np.clip(diff, 0.0, 1.0, out=diff)
 
 
 def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
@@ -124,9 +126,9 @@ def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
 def clean_mask(ink: np.ndarray) -> np.ndarray | None:
     """Binarise ``ink`` and keep the digit: drop ruled lines, box borders, specks."""
     mask = remove_rules(ink > _otsu(ink))
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    if count == 0:
-        return None
+    labels, count = ndimage.label(mask, structure=EIGHT_NEIGHBOURS)
+    if count <= 1:  # nothing, or one piece: nothing to drop
+        return mask if mask.sum() >= 3 else None
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     keep = sizes >= max(0.08 * sizes[1:].max(), 2.0)  # specks and dust go
     keep[0] = False
@@ -148,6 +150,8 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
         return mask
     # a slightly tilted line steps between rows: look for runs in a mask
     # thickened vertically, then take the real pixels around them
+    if np.count_nonzero(mask.any(axis=0)) < 0.6 * w:
+        return mask  # the ink is narrower than any line would be
     tall = ndimage.maximum_filter1d(mask.astype(np.uint8), 5, axis=0).astype(bool)
     if tall.sum(axis=1).max() < 0.6 * w:
         return mask  # no row could hold a long line: most digits stop here

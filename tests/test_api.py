@@ -63,3 +63,35 @@ def test_classify_folder_without_output_writes_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
     assert report.found == len(seen) == 5
     assert [row.path for row in seen] == sorted(row.path for row in seen)
+
+
+def test_large_files_go_to_workers_in_smaller_chunks(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    import batchdigits.classify as classify
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(100):
+        save_digit(folder / f"a{i:03d}.png")
+    for i in range(12):  # about 190 KiB each: noise does not compress
+        noise = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(folder / f"b{i:03d}.png")
+    seen: list[list[str]] = []
+    convert_chunk = classify.convert_chunk
+
+    def recording(tasks):
+        seen.append([t.path for t in tasks])
+        return convert_chunk(tasks)
+
+    monkeypatch.setattr(classify, "convert_chunk", recording)
+    report = classify_folder(folder, out=tmp_path / "out.csv", settings=Settings(jobs=1))
+    assert report.found == 112
+    flat = [p for chunk in seen for p in chunk]
+    assert flat == sorted(str(p) for p in folder.iterdir())  # every file once, in order
+    small = [len(c) for c in seen if all("/a" in p for p in c)]
+    large = [len(c) for c in seen if all("/b" in p for p in c)]
+    assert small and max(small) == classify.CHUNK_SIZE
+    assert large and max(large) <= classify.CHUNK_SIZE // 4  # 1 + 190 KiB / 64 KiB = 3 units each

@@ -87,8 +87,13 @@ def _svc_decision(svc: object) -> Callable[[np.ndarray], np.ndarray]:
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
 
     def decision(x: np.ndarray) -> np.ndarray:
-        sq = np.einsum("ij,ij->i", x, x)[:, None] + norms[None, :] - 2.0 * (x @ vectors.T)
-        kernel = np.exp(-gamma * np.maximum(sq, 0.0))
+        kernel = x @ vectors.T  # then, in place: exp(-gamma * squared distance)
+        kernel *= -2.0
+        kernel += np.einsum("ij,ij->i", x, x)[:, None]
+        kernel += norms[None, :]
+        np.maximum(kernel, 0.0, out=kernel)
+        kernel *= -gamma
+        np.exp(kernel, out=kernel)
         ovo = np.empty((len(x), len(pairs)))
         for p, (i, j) in enumerate(pairs):
             si, sj = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])

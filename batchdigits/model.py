@@ -14,6 +14,7 @@ respected); ``$BATCHDIGITS_MODEL`` points at another model file.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,6 @@ from typing import Any
 
 import numpy as np
 import platformdirs
-import sklearn
-import skops.io as sio
 
 from .atomic import atomic_write
 from .fastsvc import fast_predict_proba
@@ -123,6 +122,8 @@ def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:
         data = {"pipeline": model.pipeline, "metadata": model.metadata}
         if model.opinions:
             data["opinions"] = list(model.opinions)
+        import skops.io as sio  # imported when needed: it imports all of scikit-learn
+
         sio.dump(data, fh)
 
 
@@ -150,6 +151,8 @@ def load_model(path: str | os.PathLike[str], allow_pickle: bool = False) -> Digi
 
 
 def _load_skops(path: str, data: bytes) -> Any:
+    import skops.io as sio
+
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # a damaged archive
@@ -204,7 +207,8 @@ def cache_dir() -> Path:
 
 def default_model_path() -> Path:
     """Where the built-in model is cached; its name carries the versions."""
-    name = f"default-g{GRID_VERSION}-f{MODEL_FORMAT}-sk{sklearn.__version__}.skops"
+    sklearn_version = importlib.metadata.version("scikit-learn")  # without importing it
+    name = f"default-g{GRID_VERSION}-f{MODEL_FORMAT}-sk{sklearn_version}.skops"
     return cache_dir() / name
 
 

@@ -7,7 +7,8 @@ array of shape ``(height, width)``:
 * the first frame of an animated or multi-page file is used;
 * every mode (1, L, P, LA, RGB, RGBA, CMYK, I;16, I, F, ...) is reduced to
   8-bit grayscale; transparency is composited on white;
-* huge JPEGs are decoded at a reduced scale with ``draft()`` and every image
+* JPEGs are decoded at a reduced scale (and colour ones as luma only) with
+  ``draft()`` when the full size is not needed, and every image
   is shrunk so that its longer side is at most ``max_side`` pixels.
 
 Any problem (unreadable, truncated, not an image, a decompression bomb) is
@@ -76,8 +77,8 @@ def _os_reason(exc: OSError) -> str:
 
 def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
     img.seek(0)
-    if img.format == "JPEG" and max(img.size) > 2 * max_side:
-        img.draft("L" if img.mode == "L" else img.mode, (max_side, max_side))
+    if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that is enough,
+        img.draft("L", (max_side, max_side))  # and of a colour JPEG only the luma
     img.load()
     img = ImageOps.exif_transpose(img)
     if img.mode.startswith("I;16"):

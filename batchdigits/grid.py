@@ -42,6 +42,8 @@ MAX_WIDTH = 20.0  # widest ink box, in 32-px units (optdigits: ~20 for all but "
 STRETCH = 1.0  # how much wider than its aspect ratio a narrow digit may be drawn
 DESLANT = 1.0  # fraction of the measured slant that is removed
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+CITY_BLOCK = ndimage.generate_binary_structure(2, 1)  # the taxicab metric's structure
+OTSU_CENTRES = (np.arange(64) + 0.5) / 64
 
 
 def image_to_grid(gray: np.ndarray) -> np.ndarray | None:
@@ -211,7 +213,7 @@ def _bands(rows: np.ndarray, max_thickness: int) -> list[tuple[int, int]]:
 def _otsu(values: np.ndarray) -> float:
     bins = np.minimum((values * 64).astype(np.int64), 63)  # values are in [0, 1]
     hist = np.bincount(bins.ravel(), minlength=64).astype(np.float64)
-    centres = (np.arange(64) + 0.5) / 64
+    centres = OTSU_CENTRES
     w0 = np.cumsum(hist)
     w1 = w0[-1] - w0
     m0 = np.cumsum(hist * centres)
@@ -286,7 +288,7 @@ def _thicken(strokes: np.ndarray) -> np.ndarray:
     # distance: four times cheaper than Euclidean and as accurate (measured)
     edge = strokes.copy()
     edge[1:-1, 1:-1] &= ~(strokes[:-2, 1:-1] & strokes[2:, 1:-1] & strokes[1:-1, :-2] & strokes[1:-1, 2:])
-    to_edge = ndimage.distance_transform_cdt(~edge, metric="taxicab").astype(np.float32)
+    to_edge = ndimage.distance_transform_cdt(~edge, metric=CITY_BLOCK).astype(np.float32)
     signed = np.where(strokes, -0.5 - to_edge, to_edge - 0.5)
     small = _halve(_halve(signed).T).T
     k = int(TARGET_INK)

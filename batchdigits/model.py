@@ -28,6 +28,7 @@ from .fastsvc import fast_predict_proba
 from .grid import GRID_VERSION
 
 MODEL_FORMAT = 2
+FAST_PATH_PROBE = 64  # grids on which the fast SVC path is checked against scikit-learn
 ALLOWED_TYPES = frozenset(
     {
         "sklearn.calibration._CalibratedClassifier",
@@ -110,9 +111,8 @@ class DigitModel:
 
     def _main_proba(self, grids: np.ndarray) -> np.ndarray:
         """The pipeline's probabilities; after a check on the first batch, by matrix products."""
-        if self._fast is None:
-            self._fast = fast_predict_proba(self.pipeline, grids) or False
-            return self.pipeline.predict_proba(grids)
+        if self._fast is None:  # checked once, on the first grids this model sees
+            self._fast = fast_predict_proba(self.pipeline, grids[:FAST_PATH_PROBE]) or False
         return self._fast(grids) if self._fast else self.pipeline.predict_proba(grids)
 
 
@@ -216,11 +216,11 @@ def get_default_model() -> DigitModel:
     """Return the built-in model: ``$BATCHDIGITS_MODEL``, the cache, or trained now."""
     env = os.environ.get("BATCHDIGITS_MODEL")
     if env:
-        return load_model(env)
+        return _load_once(env)
     path = default_model_path()
     if path.exists():
         try:
-            return load_model(path)
+            return _load_once(path)
         except ModelError:
             pass  # a damaged cache entry is rebuilt below
     from .train import train_builtin
@@ -231,3 +231,20 @@ def get_default_model() -> DigitModel:
     model.source = str(path)
     model.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return model
+
+
+_LOADED: dict[tuple[str, int, int], DigitModel] = {}
+
+
+def _load_once(path: str | os.PathLike[str]) -> DigitModel:
+    """``load_model``, reusing the model already loaded from this unchanged file."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return load_model(path)  # says why it cannot be read
+    key = (os.fspath(path), info.st_size, info.st_mtime_ns)
+    if key not in _LOADED:
+        model = load_model(path)
+        _LOADED.clear()
+        _LOADED[key] = model
+    return _LOADED[key]

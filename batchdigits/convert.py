@@ -4,7 +4,7 @@ This module is what worker processes import, so it stays light: Pillow,
 numpy, scipy.ndimage and nothing of scikit-learn, rich or typer.
 
 >>> grid, error = convert_file("samples/scan_000_7.png")   # doctest: +SKIP
->>> grid.shape, error
+>>> grid.shape, error                                    # doctest: +SKIP
 ((8, 8), '')
 """
 

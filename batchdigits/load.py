@@ -15,7 +15,7 @@ Any problem (unreadable, truncated, not an image, a decompression bomb) is
 raised as :class:`ImageError` with a one-line reason meant for people.
 
 >>> gray = load_image("samples/scan_000_0.png")   # doctest: +SKIP
->>> gray.dtype, gray.ndim
+>>> gray.dtype, gray.ndim                            # doctest: +SKIP
 (dtype('uint8'), 2)
 """
 

@@ -2,7 +2,8 @@
 
 ``map_ordered(func, chunks, jobs)`` is a generator: with ``jobs == 1`` it runs
 in this process; otherwise joblib's ``Parallel(return_as="generator")`` keeps
-only a few chunks in flight, so memory does not grow with the input.  With
+only a few chunks in flight, so memory does not grow with the input (work
+that fits in one chunk is done in this process, without workers).  With
 ``backend="dask"`` the chunks go to a dask.distributed cluster through
 joblib's dask backend.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from itertools import chain
 from typing import Any, TypeVar
 
 from joblib import Parallel, delayed, parallel_config
@@ -29,26 +30,41 @@ def default_jobs() -> int:
 
 
 def map_ordered(
-    func: Callable[[T], R],
-    chunks: Iterable[T],
+    func: Callable[[list[T]], R],
+    chunks: Iterable[list[T]],
     jobs: int,
     backend: str = "loky",
     scheduler: str | None = None,
 ) -> Iterator[R]:
-    """Yield ``func(chunk)`` for every chunk, in input order."""
-    if backend == "loky" and jobs == 1:
-        for chunk in chunks:
-            yield func(chunk)
+    """Yield ``func(chunk)`` for every chunk, in input order.
+
+    With local workers, a run whose work fits in one chunk (a cron run over
+    a few new files) is done in this process: starting workers would cost
+    more than it saves.
+    """
+    rest = iter(chunks)
+    if backend == "dask":
+        with _dask_client(scheduler), parallel_config(backend="dask"):
+            yield from _parallel(func, rest, -1)
         return
-    with ExitStack() as stack:
-        if backend == "dask":
-            stack.enter_context(_dask_client(scheduler))
-            stack.enter_context(parallel_config(backend="dask"))
-            n_jobs = -1
-        else:
-            n_jobs = jobs
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
-        yield from parallel(delayed(func)(chunk) for chunk in chunks)
+    first = None
+    for chunk in rest:
+        if jobs != 1 and len(chunk) > 0:
+            first = chunk
+            break
+        yield func(chunk)
+    if first is None:
+        return
+    second = next(rest, None)
+    if second is None:  # all the work is one chunk: starting workers would cost more
+        yield func(first)
+        return
+    yield from _parallel(func, chain([first, second], rest), jobs)
+
+
+def _parallel(func: Callable[[list[T]], R], chunks: Iterator[list[T]], n_jobs: int) -> Iterator[R]:
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
+    return parallel(delayed(func)(chunk) for chunk in chunks)
 
 
 def _dask_client(scheduler: str | None) -> Any:

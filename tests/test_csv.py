@@ -108,8 +108,8 @@ def test_awkward_file_names_round_trip(tmp_path, runner):
         assert row["status"] in ("ok", "low_confidence") and row["label"], row
 
 
-def varied_folder(folder, n=40):
-    """More files than one chunk of work, of every outcome."""
+def varied_folder(folder, n=150):
+    """More files than two chunks of work (so workers are used), of every outcome."""
     for i in range(n):
         kind = i % 5
         if kind == 3:
@@ -140,7 +140,7 @@ def test_runs_are_byte_identical_whatever_jobs_and_batch_size(tmp_path):
         assert result.exit_code == 1, result.stderr  # the bad files
         outputs.append(out.read_bytes())
 
-    assert len(read_csv(tmp_path / "out0.csv")) == 40
+    assert len(read_csv(tmp_path / "out0.csv")) == 150
     assert all(data == outputs[0] for data in outputs[1:])
 
 

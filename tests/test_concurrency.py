@@ -1,0 +1,52 @@
+"""Worker processes start only when there is more than one chunk of work."""
+
+from __future__ import annotations
+
+import batchdigits.concurrency as concurrency
+from batchdigits import Settings, classify_folder
+from batchdigits.classify import CHUNK_SIZE
+from helpers import read_csv
+from imagemaker import save_digit
+
+
+def folder_of(path, n):
+    for i in range(n):
+        if i % 7 == 6:
+            (path / f"bad{i:03d}.png").parent.mkdir(parents=True, exist_ok=True)
+            (path / f"bad{i:03d}.png").write_bytes(b"\x89PNG broken")
+        else:
+            save_digit(path / f"img{i:03d}.png", "one" if i % 2 else "zero", ("L", "RGB")[i % 2])
+    return path
+
+
+def watch_workers(monkeypatch):
+    started = []
+    parallel = concurrency._parallel
+
+    def recording(func, chunks, n_jobs):
+        started.append(n_jobs)
+        return parallel(func, chunks, n_jobs)
+
+    monkeypatch.setattr(concurrency, "_parallel", recording)
+    return started
+
+
+def test_a_run_with_one_chunk_of_work_starts_no_workers(tmp_path, monkeypatch):
+    started = watch_workers(monkeypatch)
+    folder = folder_of(tmp_path / "few", 12)
+    report = classify_folder(folder, out=tmp_path / "few.csv", settings=Settings(jobs=2))
+    assert started == []
+    assert report.found == 12 and len(read_csv(tmp_path / "few.csv")) == 12
+
+
+def test_more_work_goes_to_workers_with_the_same_rows_as_one_process(tmp_path, monkeypatch):
+    started = watch_workers(monkeypatch)
+    folder = folder_of(tmp_path / "many", 2 * CHUNK_SIZE + 10)
+    classify_folder(folder, out=tmp_path / "workers.csv", settings=Settings(jobs=2))
+    assert started == [2]
+    classify_folder(folder, out=tmp_path / "here.csv", settings=Settings(jobs=1))
+    assert started == [2]  # --jobs 1 never starts workers
+    assert (tmp_path / "workers.csv").read_bytes() == (tmp_path / "here.csv").read_bytes()
+    rows = read_csv(tmp_path / "workers.csv")
+    assert len(rows) == 2 * CHUNK_SIZE + 10
+    assert sum(r["status"] == "error" for r in rows) == (2 * CHUNK_SIZE + 10) // 7

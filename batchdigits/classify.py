@@ -15,6 +15,7 @@ model once per batch of grids (``DigitModel.predict``).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +23,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .concurrency import default_jobs, map_ordered
 from .atomic import is_temp_for, remove_stale_temps, temp_beside
@@ -128,17 +129,15 @@ def iter_results(
     jobs = settings.jobs or default_jobs()
     results = map_ordered(convert_chunk, chunks(), jobs, settings.backend, settings.scheduler)
     batch: list[tuple[Slot, Converted | None]] = []
-    # the workers have the cores: one BLAS/OpenMP thread here, not a spinning team
-    with threadpool_limits(limits=1):
-        for converted in results:
-            answers = iter(converted)
-            for slot in pending.popleft():
-                batch.append((slot, next(answers) if slot.task is not None else None))
-            if len(batch) >= settings.batch_size:
-                yield from predict_batch(batch, model, settings.min_confidence)
-                batch = []
-        if batch:
+    for converted in results:
+        answers = iter(converted)
+        for slot in pending.popleft():
+            batch.append((slot, next(answers) if slot.task is not None else None))
+        if len(batch) >= settings.batch_size:
             yield from predict_batch(batch, model, settings.min_confidence)
+            batch = []
+    if batch:
+        yield from predict_batch(batch, model, settings.min_confidence)
 
 
 def _slot(entry: Found, previous: Previous | None, verify: bool, need_stamps: bool) -> Slot:
@@ -187,7 +186,8 @@ def predict_batch(
     labels: dict[int, tuple[int, float]] = {}
     if with_grid:
         grids = np.stack([batch[i][1].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
-        digits, confidence = model.predict(grids)
+        with _thread_pools().limit(limits=1):  # the workers have the cores: no spinning team
+            digits, confidence = model.predict(grids)
         labels = {i: (int(d), float(c)) for i, d, c in zip(with_grid, digits, confidence)}
     out = []
     for i, (slot, converted) in enumerate(batch):
@@ -197,6 +197,12 @@ def predict_batch(
         reused = converted is None or converted.same
         out.append(Result(_row(slot, converted, labels.get(i), min_confidence), file_stamp, reused))
     return out
+
+
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    """The BLAS/OpenMP libraries of this process, found once (at the first prediction)."""
+    return ThreadpoolController()
 
 
 def _row(

@@ -7,7 +7,8 @@ grid of counts 0..16.  ``image_to_grid`` reproduces that normalisation:
 
 1. decide the ink polarity (dark on light or light on dark) and measure
    ink strength against the paper;
-2. binarise (Otsu on the ink strength), drop specks, dust and ruled lines;
+2. binarise (Otsu on the ink strength), drop specks, dust, ruled lines,
+   form boxes and dark scanner edges (:mod:`batchdigits.rules`);
 3. remove the slant and, in the same resampling, scale the ink into the
    32x32 frame the way the NIST bitmaps are laid out: full height, width
    set by the aspect ratio but held inside the central columns;
@@ -29,7 +30,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .rules import remove_rules
+from .rules import remove_margins, remove_rules
 
 GRID_VERSION = 5
 """Bumped whenever the conversion changes; models record the version."""
@@ -128,8 +129,8 @@ def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
 
 
 def clean_mask(ink: np.ndarray) -> np.ndarray | None:
-    """Binarise ``ink`` and keep the digit: drop ruled lines, box borders, specks."""
-    mask = remove_rules(ink > _otsu(ink))
+    """Binarise ``ink`` and keep the digit: drop scanner margins, ruled lines, boxes, specks."""
+    mask = remove_margins(remove_rules(ink > _otsu(ink)))
     labels, count = ndimage.label(mask, structure=EIGHT_NEIGHBOURS)
     if count <= 1:  # nothing, or one piece: nothing to drop
         return mask if mask.sum() >= 3 else None

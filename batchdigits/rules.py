@@ -1,8 +1,10 @@
-"""Form lines in a binarised scan: ruled lines under a digit and boxes around it.
+"""What is not the digit in a binarised scan: form lines, boxes, scanner edges.
 
 ``remove_rules(mask)`` takes a 2-D boolean ink mask and returns it without
 the ruled lines and form boxes, keeping the digit's own strokes (the bar of
 a 7, the foot of a 2, the crossbar of a 4), also where they touch a line.
+``remove_margins(mask)`` drops dark strips along the image's sides and dark
+corners, which scanners and folded pages add.
 
 >>> import numpy as np
 >>> mask = np.zeros((40, 40), bool); mask[5:35, 18:22] = True   # a "1"
@@ -192,3 +194,66 @@ def _bands(rows: np.ndarray, max_thickness: int) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))
     pairs = list(zip(edges[::2], edges[1::2]))
     return [(a, b) for a, b in pairs if b - a <= max_thickness]
+
+
+def remove_margins(mask: np.ndarray) -> np.ndarray:
+    """Drop what scanning adds at the image edges: dark strips along a side, dark corners.
+
+    A strip is a piece of ink lying within a run of nearly full columns (or
+    rows) at an edge, at most a fifth of the image wide, with paper after
+    it; a dark corner is a piece of ink that touches two edges and lies
+    within the corner's third of the image.  A digit's own bar along the
+    edge of a tight crop stays: it is joined to the rest of the digit.
+    """
+    h, w = mask.shape
+    if h < 12 or w < 12:
+        return mask
+    margin = np.zeros_like(mask)  # the strips' lines
+    for axis, size in ((0, w), (1, h)):  # the columns' fill (left, right), then the rows'
+        fill = mask.mean(axis=axis)
+        for step in (1, -1):
+            depth = _strip_depth(fill[::step], size)
+            if depth:
+                edge = slice(0, depth) if step == 1 else slice(size - depth, size)
+                if axis == 0:
+                    margin[:, edge] = True
+                else:
+                    margin[edge, :] = True
+    strips = bool(margin.any())
+    if not strips and not _ink_in_a_corner(mask):
+        return mask  # most scans stop here
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    drop = np.zeros(count + 1, dtype=bool)
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        if strips and margin[rows, cols][labels[rows, cols] == index].all():
+            drop[index] = True  # wholly inside a strip
+        touches = (rows.start == 0 or rows.stop == h) and (cols.start == 0 or cols.stop == w)
+        if touches and rows.stop - rows.start <= h / 3 and cols.stop - cols.start <= w / 3:
+            drop[index] = True  # a dark corner
+    return mask & ~drop[labels] if drop.any() else mask
+
+
+def _ink_in_a_corner(mask: np.ndarray) -> bool:
+    """Ink on both edges near some corner: where a dark corner would show."""
+    h, w = mask.shape
+    rows, cols = h // 3, w // 3
+    corners = (
+        (mask[0, :cols], mask[:rows, 0]),
+        (mask[0, w - cols :], mask[:rows, -1]),
+        (mask[-1, :cols], mask[h - rows :, 0]),
+        (mask[-1, w - cols :], mask[h - rows :, -1]),
+    )
+    return any(along.any() and down.any() for along, down in corners)
+
+
+def _strip_depth(fill: np.ndarray, size: int) -> int:
+    """How many lines from the edge form a dark strip (0: none)."""
+    full = 0
+    while full < len(fill) and fill[full] >= 0.6:
+        full += 1
+    depth = full
+    while depth < min(len(fill), full + 2) and fill[depth] >= 0.3:  # its soft edge
+        depth += 1
+    if full == 0 or depth > 0.2 * size or depth >= len(fill) or fill[depth] >= 0.3:
+        return 0
+    return depth

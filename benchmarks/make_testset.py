@@ -121,7 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir", type=Path, help="output directory (created; files overwritten)")
     ap.add_argument("--per-kind", type=int, default=50,
-                    help="images per (source, profile), digit-balanced (default 50 -> 3000 images)")
+                    help="images per (source, profile), digit-balanced (default 50 -> 3150 images)")
     ap.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     ap.add_argument("--sources", default=",".join(synth.SOURCES), help="comma-separated source families")

@@ -577,6 +577,29 @@ def underline(img: Array, rng: Rng) -> Array:
     return np.asarray(canvas).copy()
 
 
+def scanner_edge(img: Array, rng: Rng) -> Array:
+    """A dark strip along one side (lid shadow, page edge) or a dark folded corner."""
+    out = img.copy()
+    h, w = out.shape
+    dark = int(rng.integers(0, 70))
+    if rng.random() < 0.6:
+        side = int(rng.integers(4))
+        depth = max(2, int(rng.uniform(0.03, 0.09) * (w if side < 2 else h)))
+        edge = (np.s_[:, :depth], np.s_[:, w - depth :], np.s_[:depth, :], np.s_[h - depth :, :])[side]
+        out[edge] = dark
+    else:
+        size = int(rng.uniform(0.08, 0.2) * min(h, w))
+        yy, xx = np.mgrid[0:size, 0:size]
+        tri = xx + yy < size
+        corner = int(rng.integers(4))
+        block = out[:size, :size] if corner == 0 else out[:size, w - size :] if corner == 1 else (
+            out[h - size :, :size] if corner == 2 else out[h - size :, w - size :])
+        flip = tri[:, ::-1] if corner in (1, 3) else tri
+        flip = flip[::-1] if corner in (2, 3) else flip
+        block[flip] = dark
+    return out
+
+
 # ---------------------------------------------------------------------------
 # Size
 # ---------------------------------------------------------------------------
@@ -711,7 +734,7 @@ Step = Callable[[Array, Rng], Array]
 GEOMETRIC: dict[str, Step] = {"elastic": elastic, "rotate": rotate, "shear": shear,
                               "thick": thick, "thin": thin}
 LAYOUT: dict[str, Step] = {"margins": margins, "offcenter": offcenter, "tight": tight}
-DECOR: dict[str, Step] = {"border": border, "underline": underline}
+DECOR: dict[str, Step] = {"border": border, "underline": underline, "edge": scanner_edge}
 SIZES: dict[str, tuple[int, int]] = {"default": (40, 200), "tiny": (16, 28), "huge": (300, 600)}
 PHOTOMETRIC: dict[str, Step] = {"blur": blur, "pencil": pencil, "paper": paper_tone, "noise": noise,
                                 "specks": specks, "invert": invert, "color": colorize, "jpeg": jpeg}
@@ -730,6 +753,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "pencil": ("pencil",),
     "border": ("border",),
     "underline": ("underline",),
+    "edge": ("edge",),
     "offcenter": ("offcenter",),
     "tight": ("tight",),
     "jpeg": ("jpeg",),

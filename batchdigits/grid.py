@@ -100,10 +100,13 @@ def grid_from_8x8(gray: np.ndarray) -> np.ndarray:
 def ink_strength(gray: np.ndarray) -> np.ndarray | None:
     """Return ink strength 0..1 per pixel (1 = full ink), or ``None`` if blank.
 
-    The paper level is the median pixel (ink is the minority); ink is on
-    whichever side of it the extreme pixels reach further.
+    The paper level is the median of the image's outer ring (a tenth of
+    its shorter side): paper there even when the digit fills a tight crop,
+    whose median pixel can be ink.  Ink is on whichever side of the paper
+    level the extreme pixels reach further.
     """
-    lo, paper, hi = _percentiles(gray, (0.5, 50.0, 99.5))
+    lo, hi = _percentiles(gray, (0.5, 99.5))
+    paper = _paper_level(gray)
     dark_ink = (paper - lo) >= (hi - paper)
     contrast = (paper - lo) if dark_ink else (hi - paper)
     if contrast < MIN_CONTRAST:
@@ -111,6 +114,15 @@ def ink_strength(gray: np.ndarray) -> np.ndarray | None:
     diff = (paper - gray) if dark_ink else (gray - paper)
     diff *= 1.0 / contrast
     return np.clip(diff, 0.0, 1.0, out=diff)
+
+
+def _paper_level(gray: np.ndarray) -> float:
+    """Median of the outer ring, ``max(2, shorter side / 10)`` pixels wide."""
+    r = max(2, min(gray.shape) // 10)
+    ring = np.concatenate(
+        [gray[:r].ravel(), gray[-r:].ravel(), gray[r:-r, :r].ravel(), gray[r:-r, -r:].ravel()]
+    )
+    return float(np.median(ring))
 
 
 def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:

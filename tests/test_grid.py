@@ -133,6 +133,16 @@ def test_dark_scanner_edges_and_corners_are_not_part_of_the_digit():
         assert np.mean(values) < 0.3, name  # measured 0.0; 4.7 when the edges were kept
 
 
+def test_a_bold_digit_filling_a_tight_crop_keeps_its_polarity():
+    yy, xx = np.mgrid[0:64, 0:44]
+    r = np.hypot((xx - 21.5) / 22, (yy - 31.5) / 32)
+    zero = np.where((r < 1.0) & (r > 0.42), 0, 255).astype(np.uint8)  # ink is most of the crop
+    assert (zero == 0).mean() > 0.5
+    tight, padded = image_to_grid(zero), image_to_grid(np.pad(zero, 16, constant_values=255))
+    assert np.abs(tight - padded).mean() < 1.0
+    assert tight[3:5, 3:5].max() <= 4  # the hole of the 0 is paper, not ink
+
+
 def test_blank_images_have_no_grid():
     rng = np.random.default_rng(0)
     assert image_to_grid(np.full((50, 40), 255, np.uint8)) is None

@@ -210,7 +210,7 @@ def remove_margins(mask: np.ndarray) -> np.ndarray:
         return mask
     margin = np.zeros_like(mask)  # the strips' lines
     for axis, size in ((0, w), (1, h)):  # the columns' fill (left, right), then the rows'
-        fill = mask.mean(axis=axis)
+        fill = np.count_nonzero(mask, axis=axis) / mask.shape[axis]
         for step in (1, -1):
             depth = _strip_depth(fill[::step], size)
             if depth:

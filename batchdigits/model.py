@@ -228,9 +228,23 @@ def get_default_model() -> DigitModel:
     model = train_builtin().model
     path.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, path)
+    remove_outdated_models(path)
     model.source = str(path)
     model.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return model
+
+
+def remove_outdated_models(current: Path) -> list[Path]:
+    """Delete built-in models cached for other versions (grid, format, scikit-learn)."""
+    removed = []
+    for old in current.parent.glob("default-g*-f*-sk*.skops"):
+        if old.name != current.name:
+            try:
+                old.unlink()
+                removed.append(old)
+            except OSError:
+                pass  # another user's file, or gone already: not ours to insist on
+    return removed
 
 
 _LOADED: dict[tuple[str, int, int], DigitModel] = {}

@@ -102,3 +102,17 @@ def test_batchdigits_model_env_naming_a_missing_file_is_exit_2(tmp_path, monkeyp
 
     assert result.exit_code == 2
     assert "gone.skops" in one_line_error(result.stderr)
+
+
+def test_models_cached_for_other_versions_are_removed(tmp_path):
+    from batchdigits.model import remove_outdated_models
+
+    current = tmp_path / "default-g5-f2-sk1.9.1.skops"
+    current.write_bytes(b"PK current")
+    stale = [tmp_path / "default-g4-f2-sk1.9.1.skops", tmp_path / "default-g5-f1-sk1.8.0.skops"]
+    for path in stale:
+        path.write_bytes(b"PK old")
+    mine = tmp_path / "my-model.skops"  # the user's own files stay
+    mine.write_bytes(b"PK mine")
+    assert sorted(remove_outdated_models(current)) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([current.name, mine.name])

@@ -130,21 +130,6 @@ def render(spec: Spec, rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def save(img: Image.Image, path: Path) -> None:
-    """Save with format-appropriate settings."""
-    ext = path.suffix.lower()
-    if ext == ".jpg":
-        img.save(path, "JPEG", quality=85)
-    elif ext == ".webp":
-        img.save(path, "WEBP", quality=80, method=4)
-    elif ext == ".pgm":
-        img.convert("L").save(path, "PPM")
-    elif ext == ".tif":
-        img.save(path, "TIFF", compression="tiff_deflate")
-    else:
-        img.save(path)
-
-
 def _encoded(img: Image.Image, fmt: str) -> bytes:
     """Encode an image to bytes."""
     buf = io.BytesIO()
@@ -179,7 +164,7 @@ def write_samples(outdir: Path) -> list[tuple[str, int, Image.Image]]:
     for spec in make_specs(rng):
         img = render(spec, np.random.default_rng([SEED, spec.num]))
         name = f"scan_{spec.num:03d}_{spec.digit}.{spec.ext}"
-        save(img, outdir / name)
+        synth.save_image(img, outdir / name, jpeg_quality=85, webp_quality=80)
         written.append((name, spec.digit, img))
     return written
 

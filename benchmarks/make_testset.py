@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
@@ -45,22 +44,6 @@ class Job(NamedTuple):
     seed: tuple[int, ...]
 
 
-def save_image(img: Image.Image, path: Path) -> None:
-    """Save ``img`` with settings suited to the file extension."""
-    ext = path.suffix.lower()
-    if ext == ".jpg":
-        img.save(path, "JPEG", quality=90)
-    elif ext == ".webp":
-        img.save(path, "WEBP", quality=85, method=4)
-    elif ext == ".tif":
-        try:
-            img.save(path, "TIFF", compression="tiff_deflate")
-        except (OSError, ValueError):
-            img.save(path, "TIFF")
-    else:
-        img.save(path)
-
-
 def run_job(job: Job) -> tuple[str, int, str, str]:
     """Generate and save one image; return its labels.csv row."""
     rng = np.random.default_rng(np.random.SeedSequence(job.seed))
@@ -70,7 +53,7 @@ def run_job(job: Job) -> tuple[str, int, str, str]:
     rel = f"{job.source}/{job.profile}/{digit}_{job.num:03d}.{ext}"
     path = Path(job.outdir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(img, path)
+    synth.save_image(img, path)
     return rel, digit, job.source, job.profile
 
 

@@ -841,3 +841,21 @@ def make_scan(d: int, rng: Rng, kind: str = "clean", *, source: str = "stroke",
     img = resize_to(img, final, rng)
     img = _apply(img, rng, steps, PHOTOMETRIC)
     return Image.fromarray(img)
+
+
+def save_image(img: Image.Image, path: Path, jpeg_quality: int = 90, webp_quality: int = 85) -> None:
+    """Save ``img`` with settings suited to the file extension."""
+    ext = path.suffix.lower()
+    if ext == ".jpg":
+        img.save(path, "JPEG", quality=jpeg_quality)
+    elif ext == ".webp":
+        img.save(path, "WEBP", quality=webp_quality, method=4)
+    elif ext == ".pgm":
+        img.convert("L").save(path, "PPM")
+    elif ext == ".tif":
+        try:
+            img.save(path, "TIFF", compression="tiff_deflate")
+        except (OSError, ValueError):  # a Pillow built without zlib for TIFF
+            img.save(path, "TIFF")
+    else:
+        img.save(path)

@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import synth
-from benchinfo import code_state, verdict  # noqa: E402
+from benchinfo import code_state, process_tree, verdict  # noqa: E402
 
 PER_DIR = 1000
 N_VARIANTS = 30
@@ -112,31 +112,6 @@ def flat_links(src: Path, dst: Path) -> float:
 # ---------------------------------------------------------------------------
 
 
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        kids.setdefault(int(fields[1]), []).append(int(name))
-    return kids
-
-
-def tree(pid: int) -> list[int]:
-    kids = _children_map()
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, ()))
-    return out
-
-
 def _status_kb(pid: int) -> dict[str, int]:
     out = {}
     try:
@@ -196,7 +171,7 @@ def run_measured(cmd: list[str]) -> Sampled:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while True:
-        pids = tree(proc.pid)
+        pids = process_tree(proc.pid)
         rss = pss = 0
         for p in pids:
             st = _status_kb(p)

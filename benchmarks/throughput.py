@@ -51,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import synth
-from benchinfo import code_state, verdict  # noqa: E402
+from benchinfo import code_state, process_tree, stat_fields, verdict  # noqa: E402
 
 from batchdigits.classify import CHUNK_SIZE as CHUNK  # noqa: E402  (same chunks as classify)
 
@@ -218,24 +218,6 @@ def seed_loop(folder: Path, pipeline) -> int:
     return n
 
 
-def _descendants(pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            kids.setdefault(int(stat[stat.rindex(b")") + 2 :].split()[1]), []).append(int(name))
-    out, todo = [], list(kids.get(pid, ()))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, ()))
-    return out
-
-
 def tree_cpu() -> float:
     """CPU seconds of this process, its reaped children and its live descendants
     (the persistent loky workers), from /proc (Linux); 0.0 elsewhere."""
@@ -243,13 +225,10 @@ def tree_cpu() -> float:
         return 0.0
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for i, pid in enumerate([os.getpid()] + _descendants(os.getpid())):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
+    for i, pid in enumerate(process_tree(os.getpid())):
+        f = stat_fields(pid)
+        if f is None:
             continue
-        f = stat[stat.rindex(b")") + 2 :].split()
         total += int(f[11]) + int(f[12]) + (int(f[13]) + int(f[14]) if i == 0 else 0)
     return total / tick
 

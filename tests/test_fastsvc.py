@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
 
 from batchdigits.fastsvc import fast_predict_proba
 from batchdigits.model import DigitModel, get_default_model
@@ -38,12 +40,7 @@ def test_other_classifiers_and_scaled_svcs_are_handled():
     X, y = DIGITS.data[:400], DIGITS.target[:400]
     logistic = make_classifier("logistic").fit(X, y)
     assert fast_predict_proba(logistic, X[:50]) is None  # not an SVC: scikit-learn does it
-    scaled = make_classifier("svc").fit(X, y)
-    if len(scaled) == 1:  # put a scaler in front, as a user's pipeline may have
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import MinMaxScaler
-
-        scaled = make_pipeline(MinMaxScaler(), scaled[-1]).fit(X, y)
+    scaled = make_pipeline(MinMaxScaler(), make_classifier("svc")[-1]).fit(X, y)  # a scaler in front
     fast = fast_predict_proba(scaled, X[:50])
     assert fast is not None
     np.testing.assert_allclose(fast(DIGITS.data[400:700]), scaled.predict_proba(DIGITS.data[400:700]), atol=1e-9)

@@ -244,13 +244,13 @@ def classify(
         check_range("--min-confidence", min_confidence, 0.0, 1.0)
         check_folder(folder)
         check_output(out)
-        model = open_model(model_path, allow_pickle, console, quiet)
         for extra in (review_sheet, summary_json):
             if extra is not None:
                 check_output(str(extra))
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         check_backend(backend, scheduler)
+        model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(batch_size, jobs, min_confidence, backend, scheduler)
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:

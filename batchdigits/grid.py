@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .load import shrink
 from .rules import remove_margins, remove_rules
 
 GRID_VERSION = 5
@@ -74,12 +75,9 @@ def image_to_grid(gray: np.ndarray) -> np.ndarray | None:
 
 def _shrink(gray: np.ndarray) -> np.ndarray:
     """Average large images down to at most INPUT_SIDE px: more is wasted work."""
-    h, w = gray.shape
-    factor = max(h, w) / INPUT_SIDE
-    if factor <= 1.0:
+    if max(gray.shape) <= INPUT_SIDE:
         return gray
-    size = (max(1, round(w / factor)), max(1, round(h / factor)))
-    return np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.Resampling.BOX))
+    return np.asarray(shrink(Image.fromarray(gray, mode="F"), INPUT_SIDE))
 
 
 def grid_from_8x8(gray: np.ndarray) -> np.ndarray:

@@ -84,8 +84,8 @@ def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
     if img.mode.startswith("I;16"):
         img = img.convert("I")
     if img.mode in ("I", "F"):  # numeric data: shrink first, then map to 0..255
-        return _numeric_to_uint8(np.asarray(_fit(img, max_side), dtype=np.float64))
-    return np.asarray(_fit(_gray(img), max_side), dtype=np.uint8)
+        return _numeric_to_uint8(np.asarray(shrink(img, max_side), dtype=np.float64))
+    return np.asarray(shrink(_gray(img), max_side), dtype=np.uint8)
 
 
 def _gray(img: Image.Image) -> Image.Image:
@@ -99,7 +99,7 @@ def _gray(img: Image.Image) -> Image.Image:
     return img.convert("L")
 
 
-def _fit(img: Image.Image, max_side: int) -> Image.Image:
+def shrink(img: Image.Image, max_side: int) -> Image.Image:
     """Shrink (area average) so that the longer side is at most ``max_side``."""
     w, h = img.size
     if max(w, h) <= max_side:

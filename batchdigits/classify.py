@@ -26,6 +26,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .concurrency import default_jobs, map_ordered
+from .corrections import Corrections
 from .atomic import is_temp_for, remove_stale_temps, temp_beside
 from .files import Found, walk
 from .convert import Converted, Task, convert_chunk
@@ -64,11 +65,16 @@ class Settings:
 
 @dataclass(frozen=True)
 class Result:
-    """A row, the stamp of its file (for the incremental state), and whether it was reused."""
+    """A row, the stamp of its file (for the incremental state), and whether it was reused.
+
+    ``stale_review`` says a person's correction was not applied: the file
+    changed since it was reviewed.
+    """
 
     row: Row
     file_stamp: FileStamp | None = None
     reused: bool = False
+    stale_review: bool = False
 
 
 @dataclass
@@ -100,8 +106,13 @@ def iter_results(
     previous: Previous | None = None,
     verify_content: bool = False,
     need_stamps: bool = False,
+    corrections: Corrections | None = None,
 ) -> Iterator[Result]:
-    """Rows with the stamp of their file; rows of unchanged files come from ``previous``."""
+    """Rows with the stamp of their file; rows of unchanged files come from ``previous``.
+
+    A file with a human label in ``corrections`` is always read again (its
+    hash tells whether the label still applies) and gets a ``reviewed`` row.
+    """
     pending: deque[list[Slot]] = deque()
 
     def chunks() -> Iterator[list[Task]]:
@@ -113,7 +124,7 @@ def iter_results(
                 if on_skip is not None:
                     on_skip(entry)
                 continue
-            slot = _slot(entry, previous, verify_content, need_stamps)
+            slot = _slot(entry, previous, verify_content, need_stamps, corrections)
             slots.append(slot)
             if slot.task is not None:
                 tasks.append(slot.task)
@@ -134,16 +145,21 @@ def iter_results(
         for slot in pending.popleft():
             batch.append((slot, next(answers) if slot.task is not None else None))
         if len(batch) >= settings.batch_size:
-            yield from predict_batch(batch, model, settings.min_confidence)
+            yield from predict_batch(batch, model, settings.min_confidence, corrections)
             batch = []
     if batch:
-        yield from predict_batch(batch, model, settings.min_confidence)
+        yield from predict_batch(batch, model, settings.min_confidence, corrections)
 
 
-def _slot(entry: Found, previous: Previous | None, verify: bool, need_stamps: bool) -> Slot:
+def _slot(
+    entry: Found, previous: Previous | None, verify: bool, need_stamps: bool,
+    corrections: Corrections | None = None,
+) -> Slot:
     if entry.reason:
         return Slot(entry.rel, task=Task(entry.path, entry.reason))
     file_stamp = stamp(entry.path) if (need_stamps or previous is not None) else None
+    if corrections is not None and corrections.covers(entry.rel):
+        return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=True))
     old = previous.lookup(entry.rel) if previous is not None else None
     if old is not None and file_stamp is not None and not _retry(old[0]):
         old_row, old_stamp = old
@@ -173,13 +189,15 @@ TRANSIENT_ERRORS = ("permission denied", "file not found", "broken symbolic link
 
 
 def _retry(row: Row) -> bool:
-    return row.status == "error" and row.error.startswith(TRANSIENT_ERRORS)
+    # a reviewed row is never reused as it is: its correction may be gone (then the model decides)
+    return row.status == "reviewed" or (row.status == "error" and row.error.startswith(TRANSIENT_ERRORS))
 
 
 def predict_batch(
     batch: list[tuple[Slot, Converted | None]],
     model: DigitModel,
     min_confidence: float,
+    corrections: Corrections | None = None,
 ) -> list[Result]:
     """Rows for a batch: one ``DigitModel.predict`` call for all its new grids."""
     with_grid = [i for i, (_, c) in enumerate(batch) if c is not None and c.grid is not None]
@@ -195,7 +213,10 @@ def predict_batch(
         if converted is not None and file_stamp is not None and converted.sha256:
             file_stamp = FileStamp(file_stamp.size, file_stamp.mtime_ns, converted.sha256)
         reused = converted is None or converted.same
-        out.append(Result(_row(slot, converted, labels.get(i), min_confidence), file_stamp, reused))
+        row, stale = _row(slot, converted, labels.get(i), min_confidence), False
+        if corrections is not None and converted is not None:
+            row, stale = corrections.apply(row, converted.sha256)
+        out.append(Result(row, file_stamp, reused, stale))
     return out
 
 
@@ -247,13 +268,16 @@ def classify_folder(
     on_row: Callable[[Row], None] | None = None,
     incremental: bool = False,
     verify_content: bool = False,
+    corrections: Corrections | None = None,
 ) -> Report:
     """Classify every image under ``folder``; write the CSV to ``out``.
 
     ``out`` may be a path, ``"-"`` for stdout, or ``None`` to write nothing.
     With a path, only one run at a time may write it (else :class:`OutputLocked`).
     ``incremental`` reuses the rows of unchanged files from the previous
-    run's CSV (see :mod:`batchdigits.incremental`).  Returns the run's
+    run's CSV (see :mod:`batchdigits.incremental`).  ``corrections`` (see
+    :class:`~batchdigits.corrections.Corrections`) turns the rows of files a
+    person labelled into ``reviewed`` rows.  Returns the run's
     :class:`~batchdigits.report.Report`.
     """
     folder = os.path.abspath(folder)  # workers (dask) may run elsewhere
@@ -265,13 +289,13 @@ def classify_folder(
     def emit(results: Iterable[Result], sink: Callable[[Result], object]) -> None:
         for result in results:
             sink(result)
-            report.add(result.row, result.reused)
+            report.add(result.row, result.reused, result.stale_review)
             if on_row is not None:
                 on_row(result.row)
 
     if out_path is None or out_path == "-":
         with open_csv(out_path) if out_path else nullcontext(None) as csv_out:
-            rows = iter_results(found, model, settings, report.skip)
+            rows = iter_results(found, model, settings, report.skip, corrections=corrections)
             emit(rows, lambda r: csv_out.write(r.row) if csv_out else None)
         report.finish()
         return report
@@ -287,7 +311,8 @@ def classify_folder(
             state_out = StateWriter(body)
             with open_csv(out_path) as csv_out:
                 rows = iter_results(
-                    found, model, settings, report.skip, previous, verify_content, incremental
+                    found, model, settings, report.skip, previous, verify_content, incremental,
+                    corrections,
                 )
                 if incremental:
                     emit(rows, lambda r: (csv_out.write(r.row), state_out.add(r.row.path, r.file_stamp)))

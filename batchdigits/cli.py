@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, classify_folder
+from .corrections import Corrections, CorrectionsError
 from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
 from .atomic import owned_temp
 from .lock import OutputLocked
@@ -26,7 +27,7 @@ from .ui import error, log, maybe_progress, stderr_console
 from .write import Row
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 every file classified (ok, low_confidence or blank); "
+    "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
     "1 run completed but some files were errors; "
     "2 unusable arguments, folder, output or model; "
     "75 another run holds the output's lock; "
@@ -152,6 +153,16 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
     return get_default_model()
 
 
+def open_corrections(path: Path | None, folder: Path) -> Corrections | None:
+    """The corrections file for ``classify --corrections``, read and checked before any work."""
+    if path is None:
+        return None
+    try:
+        return Corrections.load(str(path), str(folder))
+    except CorrectionsError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
 def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
     """The run's numbers for monitoring, written atomically."""
     import json
@@ -231,6 +242,13 @@ def classify(
             help="Also draw the low_confidence/blank/error files as a contact sheet (.png or .html).",
         ),
     ] = None,
+    corrections_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--corrections",
+            help="Corrections file from `batchdigits review`: its labels become `reviewed` rows.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     allow_pickle: PickleOption = False,
     debug: DebugOption = False,
@@ -250,6 +268,7 @@ def classify(
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         check_backend(backend, scheduler)
+        corrections = open_corrections(corrections_path, folder)
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(batch_size, jobs, min_confidence, backend, scheduler)
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
@@ -257,7 +276,7 @@ def classify(
             listeners = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
             report = classify_folder(
                 folder, out, model, recursive, settings, _fan_out(listeners),
-                incremental=incremental, verify_content=verify_content,
+                incremental=incremental, verify_content=verify_content, corrections=corrections,
             )
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))
@@ -267,6 +286,9 @@ def classify(
         if not quiet:
             console.print(report.render())
         log(console, report.summary_line(), quiet)
+        if report.stale_reviews:
+            log(console, f"warning: {report.stale_reviews} corrections not applied: the file "
+                "changed since it was reviewed (review it again)", quiet)
         raise typer.Exit(report.exit_code())
 
 

@@ -4,7 +4,8 @@
   convention): the label is the name of the top-level subfolder;
 * a CSV with a header and the columns ``path,label`` (extra columns are
   ignored); relative paths are taken from the CSV's folder, or from
-  ``root`` when one is given.
+  ``root`` when one is given; an empty label ("not a digit", written by the
+  review page) is skipped.
 
 ``labelled_grids(...)`` converts every scan with the same code as
 ``classify`` and returns the grids with their labels; files that cannot be
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .convert import Task, convert_chunk
+from .corrections import parse_label
 from .concurrency import default_jobs, map_ordered
 from .files import walk
 
@@ -66,10 +68,13 @@ def from_csv(path: str, root: str | None = None) -> list[tuple[str, int]]:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
     items = []
     for line, row in enumerate(rows, start=2):
-        label = (row.get("label") or "").strip()
-        if not (label.isdigit() and 0 <= int(label) <= 9):
-            raise DatasetError(f"{path}, line {line}: label must be a digit 0-9, got {label!r}")
-        items.append((os.path.join(base, row["path"]), int(label)))
+        try:
+            label = parse_label((row.get("label") or "").strip())
+        except ValueError as exc:
+            raise DatasetError(f"{path}, line {line}: {exc}") from None
+        if label is None:
+            continue  # "not a digit" (a review decision): nothing to learn from
+        items.append((os.path.join(base, row["path"]), label))
     if not items:
         raise DatasetError(f"{path} lists no files")
     return items

@@ -3,7 +3,7 @@
 Exit codes (also in ``--help`` and README):
 
 ====  =================================================================
- 0    every file was classified (ok, low_confidence or blank)
+ 0    every file was classified (ok, low_confidence, blank or reviewed)
  1    the run completed, but some files could not be read (error rows)
  2    unusable arguments, unreadable folder, unwritable output, bad model
  75   another run is writing the same output (EX_TEMPFAIL); try later
@@ -28,7 +28,7 @@ EXIT_FILE_ERRORS = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
-STATUSES = ("ok", "low_confidence", "blank", "error")
+STATUSES = ("ok", "low_confidence", "blank", "error", "reviewed")
 MAX_ERRORS_SHOWN = 5
 
 
@@ -42,13 +42,15 @@ class Report:
     per_digit: dict[int, list[float]] = field(default_factory=dict)
     skipped: int = 0
     reused: int = 0
+    stale_reviews: int = 0  # corrections not applied: the file changed since it was reviewed
     errors: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
 
-    def add(self, row: Row, reused: bool = False) -> None:
+    def add(self, row: Row, reused: bool = False, stale_review: bool = False) -> None:
         self.counts[row.status] += 1
         self.reused += reused
+        self.stale_reviews += stale_review
         if row.label is not None and row.confidence is not None:
             entry = self.per_digit.setdefault(row.label, [0, 0.0])
             entry[0] += 1
@@ -68,7 +70,7 @@ class Report:
 
     @property
     def classified(self) -> int:
-        return self.counts["ok"] + self.counts["low_confidence"]
+        return self.counts["ok"] + self.counts["low_confidence"] + self.counts["reviewed"]
 
     @property
     def rate(self) -> float:
@@ -81,7 +83,8 @@ class Report:
         c = self.counts
         return (
             f"{self.found} images: {c['ok']} ok, {c['low_confidence']} low confidence, "
-            f"{c['blank']} blank, {c['error']} errors; {self.skipped} other files skipped; "
+            f"{c['blank']} blank, {c['error']} errors, {c['reviewed']} reviewed; "
+            f"{self.skipped} other files skipped; "
             f"{self.reused} unchanged rows reused; "
             f"{self.elapsed:.1f}s ({self.rate:.0f} images/s)"
         )
@@ -93,6 +96,7 @@ class Report:
             "statuses": dict(self.counts),
             "skipped": self.skipped,
             "reused": self.reused,
+            "stale_reviews": self.stale_reviews,
             "digits": {str(d): self.per_digit.get(d, [0, 0.0])[0] for d in range(10)},
             "elapsed_seconds": round(self.elapsed, 3),
             "images_per_second": round(self.rate, 1),
@@ -134,6 +138,8 @@ class Report:
             ("low confidence", c["low_confidence"]),
             ("blank", c["blank"]),
             ("errors", c["error"]),
+            ("reviewed by a person", c["reviewed"]),
+            ("reviews outdated (file changed)", self.stale_reviews),
             ("other files skipped", self.skipped),
             ("unchanged, reused", self.reused),
             ("elapsed", f"{self.elapsed:.2f} s"),

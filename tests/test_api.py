@@ -29,7 +29,7 @@ def test_classify_folder_report_matches_the_csv(tmp_path):
     assert isinstance(report, Report)
     rows = read_csv(out)
     statuses = Counter(r["status"] for r in rows)
-    assert report.counts == {s: statuses.get(s, 0) for s in ("ok", "low_confidence", "blank", "error")}
+    assert report.counts == {s: statuses.get(s, 0) for s in ("ok", "low_confidence", "blank", "error", "reviewed")}
     assert report.found == len(rows) == 5
     assert report.classified == statuses["ok"] + statuses["low_confidence"] == 3
     assert report.skipped == 2

@@ -321,7 +321,7 @@ def test_summary_json_counts_equal_the_csv(tmp_path, default_model):
     data = json.loads(summary.read_text(encoding="utf-8"))
     rows = read_csv(out)
     assert data["found"] == len(rows) == 8
-    expected = dict.fromkeys(("ok", "low_confidence", "blank", "error"), 0)
+    expected = dict.fromkeys(("ok", "low_confidence", "blank", "error", "reviewed"), 0)
     expected.update(Counter(r["status"] for r in rows))
     assert data["statuses"] == expected
     assert data["statuses"]["error"] == 1 and data["statuses"]["blank"] == 1

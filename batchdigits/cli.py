@@ -24,7 +24,7 @@ from .report import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from .report import Report
 from .review import ReviewSheet
 from .ui import error, log, maybe_progress, stderr_console
-from .write import Row
+from .write import Row, replace_refusal
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
@@ -127,6 +127,16 @@ def check_output(out: str) -> None:
             os.close(fd)
     except OSError as exc:
         raise UsageProblem(f"cannot write to {directory}: {exc.strerror or exc}") from None
+
+
+def check_replaceable(out: str, folder: Path, force: bool, csv_only: bool = True) -> None:
+    """Refuse to replace what is not ours (see ``write.replace_refusal``) unless ``force``."""
+    if out == "-" or force:
+        return
+    inputs = str(folder) if csv_only else None  # a review sheet may live among the scans
+    reason = replace_refusal(out, inputs, csv_only)
+    if reason:
+        raise UsageProblem(f"{reason}; refusing to replace it (--force replaces it anyway)")
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:
@@ -251,6 +261,13 @@ def classify(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     allow_pickle: PickleOption = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace --out even if it is not a CSV batchdigits wrote (another file, an input image, a device or FIFO).",
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Classify every image under FOLDER and write one CSV row per image file."""
@@ -262,9 +279,11 @@ def classify(
         check_range("--min-confidence", min_confidence, 0.0, 1.0)
         check_folder(folder)
         check_output(out)
+        check_replaceable(out, folder, force)
         for extra in (review_sheet, summary_json):
             if extra is not None:
                 check_output(str(extra))
+                check_replaceable(str(extra), folder, force, csv_only=False)
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         check_backend(backend, scheduler)

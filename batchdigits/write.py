@@ -17,6 +17,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +26,10 @@ from dataclasses import dataclass
 from typing import IO
 
 from .atomic import atomic_write
+from .files import is_image_name, open_input
 
 COLUMNS = ("path", "label", "confidence", "status", "error")
+COLUMNS_TEXT = ",".join(COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,47 @@ def read_rows(path: str) -> list[Row]:
         if header is None or tuple(header) != COLUMNS:
             raise ValueError(f"{path} is not a batchdigits CSV")
         return [Row.from_fields(fields) for fields in reader]
+
+
+def replace_refusal(target: str, inputs: str | None = None, csv_only: bool = True) -> str:
+    """Why a run must not replace ``target`` with its output; ``""`` when it may.
+
+    Refused: an existing ``target`` that is not a regular file (a device, FIFO
+    or socket: ``os.replace`` would swap the node for a plain file), an
+    image-named file under the input folder ``inputs``, and -- with
+    ``csv_only`` -- a non-empty file whose first line is not the header
+    ``path,label,confidence,status,error`` this module writes.  A missing or
+    empty target may be replaced.  Nothing is opened but a regular file.
+
+    >>> replace_refusal("no/such/predictions.csv")
+    ''
+    """
+    try:
+        mode = os.stat(target).st_mode  # follows a symlink: its target is what matters
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"cannot check {target}: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return f"{target} is not a regular file (a device, FIFO or socket)"
+    if inputs is not None and is_image_name(target) and _inside(target, inputs):
+        return f"{target} is one of the input images"
+    if not csv_only:
+        return ""
+    header = (COLUMNS_TEXT + "\n").encode()
+    try:
+        with open_input(target) as fh:
+            start = fh.read(len(header))
+    except OSError as exc:
+        return f"cannot check {target}: {exc.strerror or exc}"
+    if start and start != header:
+        return f"{target} is not a CSV written by batchdigits (its first line is not {COLUMNS_TEXT!r})"
+    return ""
+
+
+def _inside(path: str, folder: str) -> bool:
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, root]) == root
 
 
 def _stdout_text() -> IO[str]:

@@ -339,7 +339,7 @@ def train(
     Labelled scans (--data, --labels) are converted exactly as classify does
     and added to load_digits unless --no-builtin.
     """
-    from .dataset import DatasetError, from_csv, from_folders, labelled_grids
+    from .dataset import DatasetError, from_folders, labelled_grids, read_labels
     from .model import save_model
     from .train import CLASSIFIERS
     from .train import train as fit
@@ -353,7 +353,10 @@ def train(
         try:
             items = [i for folder in data or [] for i in from_folders(str(folder))]
             if labels is not None:
-                items += from_csv(str(labels))
+                listed = read_labels(str(labels))
+                items += listed.items
+                if listed.not_digits:
+                    log(console, f"{listed.not_digits} rows of {labels} labelled 'not a digit' skipped")
         except DatasetError as exc:
             raise UsageProblem(str(exc)) from None
         extra = labelled_grids(items, jobs) if items else None

@@ -24,7 +24,7 @@ import numpy as np
 from .convert import Task, convert_chunk
 from .corrections import parse_label
 from .concurrency import default_jobs, map_ordered
-from .files import walk
+from .files import path_from_csv, walk
 
 
 class DatasetError(Exception):
@@ -42,21 +42,53 @@ class Labelled:
 
 
 def from_folders(root: str) -> list[tuple[str, int]]:
-    """``(path, label)`` for every image under ``root/0`` .. ``root/9``."""
+    """``(path, label)`` for every image under ``root/0`` .. ``root/9``.
+
+    Other subfolders are ignored, but one named with a single non-ASCII digit
+    (``²``, ``٣``) is refused: only the ASCII digits 0-9 are labels.
+    """
     if not os.path.isdir(root):
         raise DatasetError(f"not a folder: {root}")
     items = []
     for entry in walk(root):
         top = entry.rel.split("/", 1)[0]
-        if entry.kind == "image" and "/" in entry.rel and top.isdigit() and len(top) == 1:
-            items.append((entry.path, int(top)))
+        if entry.kind == "image" and "/" in entry.rel:
+            label = _folder_label(top, root)
+            if label is not None:
+                items.append((entry.path, label))
     if not items:
         raise DatasetError(f"no images in digit subfolders 0..9 of {root}")
     return items
 
 
-def from_csv(path: str, root: str | None = None) -> list[tuple[str, int]]:
-    """``(path, label)`` pairs from a CSV with ``path`` and ``label`` columns."""
+def _folder_label(name: str, root: str) -> int | None:
+    if len(name) == 1 and "0" <= name <= "9":
+        return int(name)
+    if len(name) == 1 and name.isnumeric():
+        raise DatasetError(
+            f"{os.path.join(root, name)}: a label folder must be named with one ASCII digit 0-9"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class LabelsCsv:
+    """What a labels CSV gives: ``(path, label)`` pairs, and how many rows were
+    labelled "not a digit" (an empty label) and so left out."""
+
+    items: list[tuple[str, int]]
+    not_digits: int = 0
+
+
+def read_labels(path: str, root: str | None = None) -> LabelsCsv:
+    """The ``(path, label)`` pairs of a CSV with ``path`` and ``label`` columns.
+
+    A label is one ASCII digit 0-9, or empty for "not a digit" (the row is
+    left out and counted).  Paths are written as in the predictions CSV
+    (see :func:`batchdigits.files.path_from_csv`), relative to ``root`` or
+    else to the CSV's own folder.  Anything unusable raises
+    :class:`DatasetError` naming the file and line.
+    """
     base = root or os.path.dirname(os.path.abspath(path))
     try:
         with open(path, newline="", encoding="utf-8") as fh:
@@ -66,18 +98,32 @@ def from_csv(path: str, root: str | None = None) -> list[tuple[str, int]]:
             rows = list(reader)
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x})") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{path} is not a readable CSV ({exc})") from None
     items = []
+    not_digits = 0
     for line, row in enumerate(rows, start=2):
         try:
             label = parse_label((row.get("label") or "").strip())
+            if not row.get("path"):
+                raise ValueError("empty path")
+            file_path = path_from_csv(base, row["path"])
         except ValueError as exc:
             raise DatasetError(f"{path}, line {line}: {exc}") from None
         if label is None:
-            continue  # "not a digit" (a review decision): nothing to learn from
-        items.append((os.path.join(base, row["path"]), label))
+            not_digits += 1  # "not a digit" (a review decision): nothing to learn from
+            continue
+        items.append((file_path, label))
     if not items:
         raise DatasetError(f"{path} lists no files")
-    return items
+    return LabelsCsv(items, not_digits)
+
+
+def from_csv(path: str, root: str | None = None) -> list[tuple[str, int]]:
+    """``(path, label)`` pairs from a labels CSV (see :func:`read_labels`)."""
+    return read_labels(path, root).items
 
 
 def labelled_grids(items: Iterable[tuple[str, int]], jobs: int = 0) -> Labelled:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import builtins
 import csv
+import errno
 import io
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -18,10 +21,54 @@ from batchdigits.cli import app
 COLUMNS = ["path", "label", "confidence", "status", "error"]
 ANSI_ESCAPE = "\x1b["
 
-skip_if_root = pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="root reads and writes files whatever their permissions",
-)
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def deny_access(
+    monkeypatch: pytest.MonkeyPatch,
+    unreadable: Iterable[str | os.PathLike[str]] = (),
+    read_only: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Permission errors as ``chmod`` gives them to anyone but root (CI runs as root,
+    who may read and write anything): opening or listing an ``unreadable`` path, and
+    creating, writing, renaming or removing anything in a ``read_only`` folder, raise
+    ``PermissionError`` (errno 13) -- in this process (use ``--jobs 1``)."""
+    no_read = {os.path.realpath(p) for p in unreadable}
+    no_write = {os.path.realpath(p) for p in read_only}
+    real_open, real_scandir, real_builtin_open = os.open, os.scandir, builtins.open
+
+    def check(path: object, writing: bool) -> None:
+        if isinstance(path, int):
+            return  # a file descriptor: already open
+        real = os.path.realpath(os.fsdecode(os.fspath(path)))  # type: ignore[arg-type]
+        if real in no_read or (writing and (real in no_write or os.path.dirname(real) in no_write)):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(os.fspath(path)))  # type: ignore[arg-type]
+
+    def open_(path, flags, *args, **kwargs):
+        check(path, bool(flags & _WRITING))
+        return real_open(path, flags, *args, **kwargs)
+
+    def scandir(path="."):
+        check(path, False)
+        return real_scandir(path)
+
+    def builtin_open(file, mode="r", *args, **kwargs):
+        check(file, any(c in mode for c in "wax+"))
+        return real_builtin_open(file, mode, *args, **kwargs)
+
+    def changing(real_function):
+        def refuse_then_call(*paths, **kwargs):
+            for path in paths:
+                check(path, True)
+            return real_function(*paths, **kwargs)
+
+        return refuse_then_call
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(builtins, "open", builtin_open)
+    for name in ("replace", "rename", "unlink", "mkdir", "rmdir", "chmod"):
+        monkeypatch.setattr(os, name, changing(getattr(os, name)))
 
 
 def parse_csv(text: str) -> list[dict[str, str]]:

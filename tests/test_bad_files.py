@@ -13,7 +13,7 @@ from PIL import Image
 from batchdigits import classify_folder
 from batchdigits.classify import Settings
 from batchdigits.load import ImageError, load_image
-from helpers import read_csv, run_cli, run_script, skip_if_root
+from helpers import deny_access, read_csv, run_cli, run_script
 from imagemaker import save_digit, write_png_bomb, write_truncated
 
 # In-process tests lower Pillow's bomb limit so a small file counts as a bomb:
@@ -74,9 +74,13 @@ BAD: dict[str, tuple[Callable[[Path], str], str]] = {
     "symlink-loop": (symlink_loop, "symbolic link loop"),
     "unreadable": (unreadable, "permission denied"),
 }
-BAD_PARAMS = [
-    pytest.param(kind, marks=skip_if_root) if kind == "unreadable" else kind for kind in BAD
-]
+BAD_PARAMS = list(BAD)
+
+
+def deny_unreadable(monkeypatch: pytest.MonkeyPatch, kind: str, path: Path) -> None:
+    """chmod 0 stops anyone but root: make it stop root too (CI runs as root)."""
+    if kind == "unreadable":
+        deny_access(monkeypatch, unreadable=[path])
 
 
 def assert_readable(reason: str, expected: str) -> None:
@@ -90,6 +94,7 @@ def test_load_image_raises_a_readable_image_error(tmp_path, monkeypatch, kind):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", LIMIT)
     make, expected = BAD[kind]
     name = make(tmp_path)
+    deny_unreadable(monkeypatch, kind, tmp_path / name)
 
     with pytest.raises(ImageError) as err:
         load_image(tmp_path / name)
@@ -105,6 +110,7 @@ def test_bad_file_gives_one_error_row_and_the_run_goes_on(tmp_path, monkeypatch,
     save_digit(folder / "z_good.png", "zero")
     make, expected = BAD[kind]
     name = make(folder)
+    deny_unreadable(monkeypatch, kind, folder / name)
     out = tmp_path / "out.csv"
 
     report = classify_folder(folder, out=out, settings=Settings(jobs=1, batch_size=1))

@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from batchdigits.model import DigitModel, save_model
-from helpers import one_line_error, read_csv, run_cli, run_script, skip_if_root
+from helpers import deny_access, one_line_error, read_csv, run_cli, run_script
 from imagemaker import save_digit
 
 
@@ -124,30 +124,27 @@ def test_exit_2_with_one_clear_line(tmp_path, folder, pickle_model, default_mode
     assert not out.exists()
 
 
-@skip_if_root
-def test_exit_2_for_an_unwritable_output_directory(tmp_path, folder):
+def test_exit_2_for_an_unwritable_output_directory(tmp_path, folder, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        result = run_cli("classify", folder, "--out", locked / "out.csv")
-    finally:
-        locked.chmod(0o755)
+    deny_access(monkeypatch, read_only=[locked])  # as chmod 555 does, for root too
+
+    result = run_cli("classify", folder, "--out", locked / "out.csv")
 
     assert result.exit_code == 2
-    assert "cannot write" in one_line_error(result.stderr)
+    assert "cannot write to" in one_line_error(result.stderr)
+    assert "Permission denied" in result.stderr
+    assert list(locked.iterdir()) == []
 
 
-@skip_if_root
-def test_exit_2_for_an_unreadable_folder(tmp_path, folder):
-    folder.chmod(0)
-    try:
-        result = run_cli("classify", folder, "--out", tmp_path / "out.csv")
-    finally:
-        folder.chmod(0o755)
+def test_exit_2_for_an_unreadable_folder(tmp_path, folder, monkeypatch):
+    deny_access(monkeypatch, unreadable=[folder])  # as chmod 0 does, for root too
+
+    result = run_cli("classify", folder, "--out", tmp_path / "out.csv")
 
     assert result.exit_code == 2
     assert "cannot read folder" in one_line_error(result.stderr)
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_exit_2_from_the_console_script(tmp_path):

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import batchdigits.files
 from batchdigits import classify_folder
 from batchdigits.classify import Settings
 from batchdigits.files import IMAGE_EXTENSIONS, walk
-from helpers import read_csv, run_cli, run_script, statuses
+from helpers import deny_access, read_csv, run_cli, run_script, statuses
 from imagemaker import save_digit
 
 EXTENSIONS = "png jpg jpeg bmp gif tif tiff webp pgm ppm pbm pnm".split()
@@ -256,22 +255,10 @@ def test_unlistable_subfolder_gives_one_error_row_and_the_run_goes_on(tmp_path, 
     save_digit(folder / "a.png", "one")
     save_digit(folder / "locked" / "hidden.png", "zero")
     save_digit(folder / "z.png", "zero")
-    locked = folder / "locked"
-    locked.chmod(0)
-    if os.geteuid() == 0:  # root lists any folder: fail the way chmod 000 does for others
-        real = batchdigits.files._sorted_entries
-
-        def sorted_entries(path):
-            if os.path.realpath(path) == os.path.realpath(locked):
-                raise PermissionError(13, "Permission denied", path)
-            return real(path)
-
-        monkeypatch.setattr(batchdigits.files, "_sorted_entries", sorted_entries)
+    deny_access(monkeypatch, unreadable=[folder / "locked"])  # as chmod 0, for root too
     out = tmp_path / "out.csv"
-    try:
-        report = classify_folder(folder, out=out, settings=Settings(jobs=1))
-    finally:
-        locked.chmod(0o755)
+
+    report = classify_folder(folder, out=out, settings=Settings(jobs=1))
 
     rows = read_csv(out)
     assert [r["path"] for r in rows] == ["a.png", "locked", "z.png"]

@@ -22,7 +22,7 @@ import batchdigits.convert as convert_module
 from batchdigits import classify_folder
 from batchdigits.classify import Settings
 from batchdigits.model import load_model, save_model
-from helpers import read_csv, run_cli, skip_if_root
+from helpers import deny_access, read_csv, run_cli
 from imagemaker import save_digit
 
 JOBS1 = Settings(jobs=1)
@@ -570,38 +570,34 @@ def test_relative_output_path_keeps_the_state_beside_it(folder, tmp_path, monkey
     assert sorted(os.listdir(work)) == [".p.csv.lock", ".p.csv.state.json", "p.csv"]
 
 
-@skip_if_root
-def test_read_only_input_folder(folder, out, tmp_path, conversions):
-    subs = [folder / "sub", folder]
-    for d in subs:
-        d.chmod(0o555)
-    try:
-        report, converted = incremental(folder, out, conversions)
-        assert converted == image_rels(folder) and report.counts["error"] == 1
-        report, converted = incremental(folder, out, conversions)
-        assert converted == [] and report.reused == 7
-        result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental")
-        assert result.exit_code == 1, result.stderr
-        assert "7 unchanged rows reused" in result.stderr
-        assert out.read_bytes() == full_csv(folder, tmp_path)
-    finally:
-        for d in subs:
-            d.chmod(0o755)
+def test_read_only_input_folder(folder, out, tmp_path, conversions, monkeypatch):
+    full = full_csv(folder, tmp_path)
+    deny_access(monkeypatch, read_only=[folder / "sub", folder])  # as chmod 555, for root too
+
+    report, converted = incremental(folder, out, conversions)
+    assert converted == image_rels(folder) and report.counts["error"] == 1
+    report, converted = incremental(folder, out, conversions)
+    assert converted == [] and report.reused == 7
+    result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental")
+    assert result.exit_code == 1, result.stderr
+    assert "7 unchanged rows reused" in result.stderr
+    assert out.read_bytes() == full
 
 
-@skip_if_root
 def test_an_error_row_from_an_unreadable_file_is_retried_once_it_is_readable(
     folder, out, tmp_path, conversions
 ):
-    locked = folder / "a.png"
-    locked.chmod(0o000)
-    try:
+    """A chmod changes neither size nor mtime: a 'permission denied' row must be retried."""
+    with pytest.MonkeyPatch.context() as denied:
+        deny_access(denied, unreadable=[folder / "a.png"])  # as chmod 0 does, for root too
         incremental(folder, out, conversions)
         assert rows_by_path(out)["a.png"]["error"] == "permission denied"
-    finally:
-        locked.chmod(0o644)
+        report, converted = incremental(folder, out, conversions)
+        assert converted == ["a.png"] and report.reused == 6  # tried again, still denied
+        assert rows_by_path(out)["a.png"]["error"] == "permission denied"
 
-    incremental(folder, out, conversions)
+    report, converted = incremental(folder, out, conversions)
 
+    assert converted == ["a.png"] and report.reused == 6
     assert rows_by_path(out)["a.png"]["status"] in ("ok", "low_confidence")
     assert out.read_bytes() == full_csv(folder, tmp_path)

@@ -63,3 +63,25 @@ def test_threshold_splits_ok_from_low_confidence(folder, tmp_path):
         assert {k: (r["label"], r["confidence"]) for k, r in rows.items()} == {
             k: (r["label"], r["confidence"]) for k, r in reference.items()
         }
+
+
+def test_a_confidence_exactly_at_min_confidence_is_ok(tmp_path, default_model):
+    """ok means confidence >= --min-confidence: the boundary itself is ok, the next
+    float above it makes the same prediction low_confidence."""
+    import math
+
+    from batchdigits.classify import Settings, iter_rows
+    from batchdigits.files import walk
+
+    folder = tmp_path / "in"
+    save_digit(folder / "zero.png", "zero")
+    [row] = iter_rows(walk(str(folder)), default_model, Settings(jobs=1))
+    exact = row.confidence  # the unrounded probability the CLI compares
+    assert row.label == 0 and 0.0 < exact < 1.0
+
+    at = run(folder, tmp_path / "at.csv", repr(exact))["zero.png"]
+    above = run(folder, tmp_path / "above.csv", repr(math.nextafter(exact, 1.0)))["zero.png"]
+
+    assert (at["label"], at["status"]) == ("0", "ok")
+    assert (above["label"], above["status"]) == ("0", "low_confidence")
+    assert at["confidence"] == above["confidence"] == f"{exact:.4f}"

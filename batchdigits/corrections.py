@@ -120,14 +120,14 @@ def write_corrections(path: str, entries: Mapping[str, Correction]) -> None:
             writer.writerow([key, "" if c.label is None else str(c.label), c.reviewed_at, c.sha256])
 
 
-def correction_key(folder: str, rel: str, corrections_path: str) -> str:
-    """The corrections-file path of the scan ``rel`` (a CSV path, relative to ``folder``).
+def key_prefix(folder: str, corrections_path: str) -> str:
+    """How the corrections file names ``folder``: a CSV path ``rel`` (relative to
+    ``folder``) is ``posixpath.join(prefix, rel)`` in the corrections file.
 
-    >>> correction_key("/data/scans", "a/1.png", "/data/p.corrections.csv")   # doctest: +SKIP
-    'scans/a/1.png'
+    >>> key_prefix("/data/scans", "/data/p.corrections.csv")   # doctest: +SKIP
+    'scans'
     """
-    scan = posixpath.join(_real_dir(folder), rel)
-    return posixpath.relpath(scan, _real_dir(os.path.dirname(os.path.abspath(corrections_path))))
+    return posixpath.relpath(_real_dir(folder), _real_dir(os.path.dirname(os.path.abspath(corrections_path))))
 
 
 def _real_dir(directory: str) -> str:

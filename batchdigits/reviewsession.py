@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from .convert import convert_file
+from .files import path_from_csv
 from .corrections import (
     Correction,
     CorrectionsError,
@@ -244,7 +245,10 @@ class ReviewSession:
         row of the CSV whose file, links resolved, lies inside the folder."""
         if rel not in self._index:
             raise Refused(404, "not a file of this review")
-        real = os.path.realpath(os.path.join(self.folder, rel))
+        try:
+            real = os.path.realpath(path_from_csv(self.folder, rel))
+        except ValueError:
+            raise Refused(404, "not a path batchdigits wrote") from None
         if os.path.commonpath([real, self.folder]) != self.folder or real == self.folder:
             raise Refused(403, "outside the folder: not shown")
         return real

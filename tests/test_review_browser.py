@@ -24,46 +24,20 @@ import pytest
 from batchdigits.reviewsession import ReviewSession
 from batchdigits.webreview import ReviewServer, make_server
 from batchdigits.write import Row, open_csv
+from browser import missing, start_chromium
 from imagemaker import save_digit
-
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1100,720",
-)
-
-
-def _find(*names: str) -> str | None:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
     """One headless Chromium for the module (with a fresh profile)."""
-    chromium = _find("chromium", "chromium-browser")
-    chromedriver = _find("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        webdriver = None
-    if webdriver is None or not chromium or not chromedriver:
-        reason = "browser test needs selenium (dev extra) and Debian's chromium + chromium-driver"
+    lacking = missing()
+    if lacking:
+        reason = f"the browser test needs {lacking}"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}: missing in CI")
         pytest.skip(reason)
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a browser or driver
     profile = tempfile.mkdtemp(prefix="batchdigits-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    browser.set_page_load_timeout(20)
+    browser = start_chromium(profile)
     yield browser
     browser.quit()
     shutil.rmtree(profile, ignore_errors=True)

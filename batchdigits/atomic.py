@@ -8,9 +8,7 @@ previous file untouched; a run killed with SIGKILL leaves at most one
 from __future__ import annotations
 
 import os
-import signal
-import tempfile
-import threading
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -28,29 +26,30 @@ def is_temp_for(target: str, name: str) -> bool:
 
 @contextmanager
 def owned_temp(target: str) -> Iterator[tuple[int, str]]:
-    """``mkstemp`` beside ``target``; the file is removed when the block ends
-    (after a successful ``os.replace`` there is nothing left to remove).
+    """Create a new temporary file beside ``target``; it is removed when the block
+    ends (after a successful ``os.replace`` there is nothing left to remove).
 
-    SIGINT and SIGTERM are held back from creating the file until its cleanup
-    is armed, so an interrupt can never leave it behind.
+    The name is chosen before the file is created (``O_CREAT | O_EXCL``), and
+    the creation happens inside the ``try`` whose ``finally`` removes it, so an
+    interrupt at any moment -- whichever thread the signal lands on -- can
+    never leave the file behind.
     """
     directory = os.path.dirname(os.path.abspath(target))
-    held = {signal.SIGINT, signal.SIGTERM}
-    main = threading.current_thread() is threading.main_thread()
-    if main:
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    tmp = os.path.join(directory, f"{temp_prefix(target)}{secrets.token_hex(8)}.tmp")
+    ours = True
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=directory)
-    except BaseException:
-        if main:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-        raise
-    try:
-        if main:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # a pending interrupt fires here
+        try:
+            fd = os.open(tmp, _CREATE, 0o600)
+        except FileExistsError:
+            ours = False  # another file's name (odds 2**-64): not ours to remove
+            raise
         yield fd, tmp
     finally:
-        unlink_quietly(tmp)
+        if ours:
+            unlink_quietly(tmp)
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @contextmanager

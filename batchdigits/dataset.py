@@ -24,7 +24,7 @@ import numpy as np
 from .convert import Task, convert_chunk
 from .corrections import parse_label
 from .concurrency import default_jobs, map_ordered
-from .files import walk
+from .files import path_from_csv, walk
 
 
 class DatasetError(Exception):
@@ -74,7 +74,10 @@ def from_csv(path: str, root: str | None = None) -> list[tuple[str, int]]:
             raise DatasetError(f"{path}, line {line}: {exc}") from None
         if label is None:
             continue  # "not a digit" (a review decision): nothing to learn from
-        items.append((os.path.join(base, row["path"]), label))
+        try:
+            items.append((path_from_csv(base, row["path"] or ""), label))
+        except ValueError as exc:
+            raise DatasetError(f"{path}, line {line}: {exc}") from None
     if not items:
         raise DatasetError(f"{path} lists no files")
     return items

@@ -7,19 +7,33 @@ directory listing is held at a time, so the first file comes out at once
 even in a folder of hundreds of thousands.  Directory symlinks are followed,
 but a directory already visited (a symlink loop) is never entered twice.
 An image-named FIFO, socket or device is reported with a ``reason`` and never
-opened (reading a FIFO would block the run forever).
+opened (reading a FIFO would block the run forever); :func:`open_input` opens
+the files that look regular without ever blocking, in case one was swapped.
+
+Relative paths are text for the CSV (:func:`csv_name`): a literal backslash
+is doubled and bytes that are not UTF-8 become ``\\xNN``, so two different
+names never give the same text; :func:`path_from_csv` is the inverse.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 IMAGE_EXTENSIONS = frozenset(
     ".png .jpg .jpeg .bmp .gif .tif .tiff .webp .pgm .ppm .pbm .pnm".split()
 )
+
+NOT_REGULAR = "not a regular file (FIFO, socket or device)"
+
+
+class NotRegularFile(OSError):
+    """An input that is a FIFO, socket or device; ``str(err)`` is the reason."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,7 @@ class Found:
     extension) or ``"unlistable"`` (a directory that could not be read;
     ``reason`` says why).  An ``"image"`` with a ``reason`` is not a regular
     file and must not be opened.
+    ``rel`` uses ``/`` separators and the escapes of :func:`csv_name`.
     """
 
     path: str
@@ -72,7 +87,7 @@ def _walk_dir(
         yield Found(path, rel.rstrip("/") or ".", "unlistable", _reason(exc))
         return
     for entry, is_dir in entries:
-        child_rel = rel + _display_name(entry.name)
+        child_rel = rel + csv_name(entry.name)
         if is_dir:
             if recursive and _first_visit(entry, seen):
                 yield from _walk_dir(entry.path, child_rel + "/", recursive, ignore, seen)
@@ -82,7 +97,7 @@ def _walk_dir(
         if not is_image_name(entry.name):
             yield Found(entry.path, child_rel, "other")
         elif _is_special(entry):
-            yield Found(entry.path, child_rel, "image", "not a regular file (FIFO, socket or device)")
+            yield Found(entry.path, child_rel, "image", NOT_REGULAR)
         else:
             yield Found(entry.path, child_rel, "image")
 
@@ -90,7 +105,7 @@ def _walk_dir(
 def _sorted_entries(path: str) -> list[tuple[os.DirEntry[str], bool]]:
     with os.scandir(path) as it:
         entries = [(e, _is_dir(e)) for e in it]
-    entries.sort(key=lambda item: _display_name(item[0].name) + ("/" if item[1] else ""))
+    entries.sort(key=lambda item: csv_name(item[0].name) + ("/" if item[1] else ""))
     return entries
 
 
@@ -124,9 +139,63 @@ def _first_visit(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
     return True
 
 
-def _display_name(name: str) -> str:
-    """A file name as text: bytes that are not UTF-8 become ``\\xNN``."""
-    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+def csv_name(name: str) -> str:
+    """A file name (or ``/``-separated relative path) as unambiguous text.
+
+    A backslash is doubled and each byte that is not part of valid UTF-8
+    becomes ``\\xNN`` (two lower-case hex digits); all else is kept, so
+    different names always give different text.
+
+    >>> csv_name("a\\\\xff.png"), csv_name(os.fsdecode(b"a\\xff.png"))
+    ('a\\\\\\\\xff.png', 'a\\\\xff.png')
+    """
+    doubled = os.fsencode(name).replace(b"\\", b"\\\\")  # never inside a UTF-8 sequence
+    return doubled.decode("utf-8", errors="backslashreplace")
+
+
+_ESCAPE = re.compile(rb"\\(?:(\\)|x([0-9a-f]{2}))")
+
+
+def path_from_csv(folder: str | os.PathLike[str], csv_path: str) -> str:
+    """The real path of the file a CSV ``path`` names: the inverse of :func:`csv_name`.
+
+    ``folder`` is the folder the run classified.  Raises ``ValueError`` for
+    text :func:`csv_name` cannot have written (e.g. a lone backslash).
+
+    >>> path_from_csv("scans", "sub/bad\\\\xff.png") == os.fsdecode(b"scans/sub/bad\\xff.png")
+    True
+    """
+    raw = _ESCAPE.sub(_unescape, csv_path.encode("utf-8"))
+    rel = os.fsdecode(raw)
+    if csv_name(rel) != csv_path:
+        raise ValueError(f"not a path written by batchdigits: {csv_path!r}")
+    return os.path.join(os.fspath(folder), rel)
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    return b"\\" if match.group(1) else bytes([int(match.group(2), 16)])
+
+
+def open_input(path: str) -> BinaryIO:
+    """Open an input file for reading without ever blocking.
+
+    The file is opened non-blocking (a FIFO swapped in for an image would
+    otherwise hang the run) and the OPENED file is checked: anything but a
+    regular file raises :class:`NotRegularFile`.  ``OSError`` as ``os.open``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", path)
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(NOT_REGULAR)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
 
 
 def _reason(exc: OSError) -> str:

@@ -3,7 +3,7 @@
 Beside ``predictions.csv`` a run with ``--incremental`` keeps
 ``.predictions.csv.state.json``, a JSON-lines file:
 
-* line 1, the header: ``{"format": 1, "csv_sha256": ..., "model_sha256": ...,
+* line 1, the header: ``{"format": 2, "csv_sha256": ..., "model_sha256": ...,
   "grid_version": ..., "min_confidence": ..., "recursive": ..., "folder": ...,
   "verify_content": ...}``;
 * then one line per CSV row, in the same order: ``[path, size, mtime_ns, sha256]``
@@ -31,9 +31,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .files import open_input
 from .write import COLUMNS, Row
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: paths escape a literal backslash (format 1 states cost one full run)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def file_sha256(path: str) -> str:
     """Hex SHA-256 of a file's bytes (``""`` if it cannot be read)."""
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
+        with open_input(path) as fh:  # never blocks on a FIFO
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     except OSError:
@@ -119,12 +120,15 @@ def _pairs(csv_path: str, state_path: str) -> Iterator[tuple[Row, FileStamp]]:
         if tuple(next(reader, ())) != COLUMNS:
             return
         state_fh.readline()
-        for fields, line in zip(reader, state_fh):
-            path, size, mtime_ns, sha = json.loads(line)
-            row = Row.from_fields(fields)
-            if row.path != path:
-                return  # out of step: stop reusing
-            yield row, FileStamp(int(size), int(mtime_ns), str(sha))
+        try:
+            for fields, line in zip(reader, state_fh):
+                path, size, mtime_ns, sha = json.loads(line)
+                row = Row.from_fields(fields)
+                if row.path != path:
+                    return  # out of step: stop reusing
+                yield row, FileStamp(int(size), int(mtime_ns), str(sha))
+        except (ValueError, TypeError, csv.Error):
+            return  # a damaged CSV or state: classify the rest again
 
 
 class StateWriter:

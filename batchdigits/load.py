@@ -22,11 +22,12 @@ raised as :class:`ImageError` with a one-line reason meant for people.
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .files import NotRegularFile, open_input
 
 MAX_SIDE = 512
 """Longest side kept after loading; enough for a single digit."""
@@ -39,18 +40,16 @@ class ImageError(Exception):
 def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.ndarray:
     """Return the image at ``path`` as a 2-D ``uint8`` grayscale array."""
     try:
-        info = os.stat(path)
-        if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-            raise ImageError("not a regular file (FIFO, socket or device)")  # would block
-        if info.st_size == 0:
-            raise ImageError("empty file (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's decoder chatter is not for users
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                return _to_gray(img, max_side)
-    except ImageError:
-        raise
+        with open_input(os.fspath(path)) as fh:  # never blocks: a FIFO is refused once open
+            if os.fstat(fh.fileno()).st_size == 0:
+                raise ImageError("empty file (0 bytes)")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Pillow's decoder chatter is not for users
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(fh) as img:
+                    return _to_gray(img, max_side)
+    except (ImageError, NotRegularFile) as exc:
+        raise ImageError(str(exc)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"refused as a possible decompression bomb ({exc})") from None
     except UnidentifiedImageError:

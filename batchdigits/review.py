@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
+from .files import path_from_csv
 from .load import ImageError, load_image
 from .write import Row
 
@@ -85,10 +86,10 @@ class ReviewSheet:
 
     def _thumbnail(self, row: Row) -> Image.Image:
         try:
-            gray = load_image(f"{self.folder}/{row.path}", max_side=THUMB * 2)
+            gray = load_image(path_from_csv(self.folder, row.path), max_side=THUMB * 2)
             img = Image.fromarray(gray).convert("RGB")
             img.thumbnail((THUMB - 4, THUMB - 4))
-        except (ImageError, OSError):
+        except (ImageError, OSError, ValueError):
             img = Image.new("RGB", (THUMB - 4, THUMB - 4), (255, 235, 235))
             ImageDraw.Draw(img).text((6, 38), "unreadable", fill="red")
         cell = Image.new("RGB", (THUMB, THUMB), (230, 230, 230))

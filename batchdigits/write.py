@@ -2,8 +2,10 @@
 
 Columns: ``path,label,confidence,status,error``.  The file is UTF-8 with
 ``\\n`` line endings; fields are quoted when needed (commas, quotes,
-newlines), so any file name round-trips through Python's ``csv`` reader.
-Bytes in a file name that are not UTF-8 appear as ``\\xNN`` escapes.
+``\\n``, ``\\r``), so any file name round-trips through Python's ``csv`` reader.
+Paths are written by :func:`batchdigits.files.csv_name` (a backslash doubled,
+bytes that are not UTF-8 as ``\\xNN``); :func:`batchdigits.files.path_from_csv`
+turns them back into real paths.
 
 ``open_csv(path)`` writes to a temporary file beside the target and moves it
 into place only when the run completes (see :mod:`batchdigits.atomic`), so
@@ -57,13 +59,17 @@ class CsvOut:
     def __init__(self, fh: IO[str]) -> None:
         self._fh = fh
         self._digest = hashlib.sha256()
-        self._writer = csv.writer(self, lineterminator="\n")
+        # csv quotes a field holding any character of the line terminator: with
+        # "\r\n" that is both \r and \n (with "\n" alone a \r went out bare and
+        # read back as two rows); write() then ends each line with "\n" only
+        self._writer = csv.writer(self, lineterminator="\r\n")
         self._writer.writerow(COLUMNS)
 
     def write(self, row: Row | str) -> None:
-        if isinstance(row, str):  # called by csv.writer with the formatted line
-            self._digest.update(row.encode("utf-8"))
-            self._fh.write(row)
+        if isinstance(row, str):  # called by csv.writer with one formatted line
+            line = row.removesuffix("\r\n") + "\n"
+            self._digest.update(line.encode("utf-8"))
+            self._fh.write(line)
         else:
             self._writer.writerow(row.fields())
 

@@ -122,7 +122,7 @@ def test_bad_file_gives_one_error_row_and_the_run_goes_on(tmp_path, monkeypatch,
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
-def test_load_image_refuses_a_fifo_without_opening_it(tmp_path):
+def test_load_image_refuses_a_fifo_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
 
@@ -141,6 +141,76 @@ def test_load_image_refuses_a_fifo_without_opening_it(tmp_path):
         os.close(fd)
 
     assert_readable(str(err.value), "not a regular file")
+
+
+class FifoUnblocker:
+    """After ``after`` seconds, keep opening the FIFO's writing end and closing it, so a
+    run blocked reading it gets end-of-file and finishes; ``needed`` says if it had to."""
+
+    def __init__(self, fifo: Path, after: float) -> None:
+        self.fifo, self.after, self.needed = fifo, after, False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        if self._done.wait(self.after):
+            return
+        while not self._done.wait(0.1):
+            try:
+                os.close(os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO: no reader
+                self.needed = True
+            except OSError:
+                pass
+
+    def __enter__(self) -> "FifoUnblocker":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(10)
+
+
+@pytest.mark.parametrize("options", [[], ["--incremental", "--verify-content"]])
+def test_a_fifo_swapped_in_after_the_check_is_an_error_row_not_a_hang(tmp_path, monkeypatch, options):
+    """The walk and every stat see a regular file; it is replaced by a FIFO before it is
+    opened.  Opening it normally would block for ever (holding the lock)."""
+    import batchdigits.classify as classify_module
+
+    folder = tmp_path / "in"
+    save_digit(folder / "a.png", "one")
+    swapped = save_digit(folder / "b.png", "zero")
+    save_digit(folder / "c.png", "one")
+    checked = os.stat(swapped)  # what a check made just before the swap saw
+    real_walk, real_stat = classify_module.walk, os.stat
+
+    def walk_then_swap(*args, **kwargs):
+        for found in real_walk(*args, **kwargs):
+            if found.rel == "b.png":
+                os.unlink(swapped)
+                os.mkfifo(swapped)
+            yield found
+
+    def stat_before_the_swap(path, *args, **kwargs):
+        if os.fspath(path) == str(swapped):
+            return checked
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(classify_module, "walk", walk_then_swap)
+    monkeypatch.setattr(os, "stat", stat_before_the_swap)
+    out = tmp_path / "out.csv"
+
+    with FifoUnblocker(swapped, after=10) as unblocker:
+        result = run_cli("classify", folder, "--out", out, "--jobs", "1", *options)
+
+    assert not unblocker.needed, "the run blocked opening the FIFO"
+    assert result.exit_code == 1, result.stderr
+    rows = {r["path"]: r for r in read_csv(out)}
+    assert (rows["b.png"]["status"], rows["b.png"]["error"]) == (
+        "error", "not a regular file (FIFO, socket or device)",
+    )
+    assert rows["a.png"]["status"] in ("ok", "low_confidence")
+    assert rows["c.png"]["status"] in ("ok", "low_confidence")
 
 
 def test_real_decompression_bomb_is_refused_by_the_console_script(tmp_path):

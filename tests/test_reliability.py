@@ -9,7 +9,6 @@ import re
 import signal
 import struct
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -227,15 +226,17 @@ def test_interrupt_right_after_a_temporary_file_is_created_leaves_no_temp(tmp_pa
     fill(folder, 0, 10)
     classify_folder(folder, out=out, settings=Settings(jobs=1), incremental=True)
     before = out.read_bytes(), state_of(out).read_bytes()
-    real = tempfile.mkstemp
+    real = os.open
 
-    def mkstemp_then_sigterm(*args, **kwargs):
-        made = real(*args, **kwargs)
-        if kwargs.get("prefix", "").startswith(f"..{out.name}.state.json."):  # the run's state body
+    def open_then_sigterm(path, flags, *args, **kwargs):
+        made = real(path, flags, *args, **kwargs)
+        name = os.path.basename(os.fspath(path))
+        if flags & os.O_CREAT and name.startswith(f"..{out.name}.state.json."):  # the state body
+            # the signal goes to the process: any of its threads (BLAS, loky) may take it
             os.kill(os.getpid(), signal.SIGTERM)  # the CLI's handler raises KeyboardInterrupt
         return made
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_sigterm)
+    monkeypatch.setattr(os, "open", open_then_sigterm)
 
     result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental")
 

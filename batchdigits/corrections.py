@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .atomic import atomic_write
+from .files import csv_name
 from .write import Row
 
 COLUMNS = ("path", "label", "reviewed_at", "sha256")
@@ -120,14 +121,29 @@ def write_corrections(path: str, entries: Mapping[str, Correction]) -> None:
             writer.writerow([key, "" if c.label is None else str(c.label), c.reviewed_at, c.sha256])
 
 
-def correction_key(folder: str, rel: str, corrections_path: str) -> str:
-    """The corrections-file path of the scan ``rel`` (a CSV path, relative to ``folder``).
+def key_prefix(folder: str, corrections_path: str) -> str:
+    """How the corrections file names ``folder``: a CSV path ``rel`` (relative to
+    ``folder``) is ``posixpath.join(prefix, rel)`` in the corrections file.
+    Written as CSV paths are (:func:`batchdigits.files.csv_name`).
 
-    >>> correction_key("/data/scans", "a/1.png", "/data/p.corrections.csv")   # doctest: +SKIP
-    'scans/a/1.png'
+    >>> key_prefix("/data/scans", "/data/p.corrections.csv")   # doctest: +SKIP
+    'scans'
     """
-    scan = posixpath.join(_real_dir(folder), rel)
-    return posixpath.relpath(scan, _real_dir(os.path.dirname(os.path.abspath(corrections_path))))
+    base = _real_dir(os.path.dirname(os.path.abspath(corrections_path)))
+    return csv_name(posixpath.relpath(_real_dir(folder), base))
+
+
+def rel_in_folder(prefix: str, key: str) -> str | None:
+    """The CSV path of a corrections-file ``key`` under the folder ``prefix`` names, or None.
+
+    >>> rel_in_folder("scans", "scans/sub/1.png"), rel_in_folder("scans", "other/1.png")
+    ('sub/1.png', None)
+    >>> rel_in_folder(".", "a.png"), rel_in_folder(".", "../a.png")
+    ('a.png', None)
+    """
+    if prefix == ".":
+        return None if key == ".." or key.startswith("../") else key
+    return key[len(prefix) + 1 :] if key.startswith(prefix + "/") else None
 
 
 def _real_dir(directory: str) -> str:
@@ -148,12 +164,11 @@ class Corrections:
     @classmethod
     def load(cls, path: str, folder: str) -> "Corrections":
         """Read ``path`` and keep the corrections of files under ``folder``."""
-        base = _real_dir(os.path.dirname(os.path.abspath(path)))
-        root = _real_dir(folder)
+        prefix = key_prefix(folder, path)
         by_rel = {}
         for key, correction in read_corrections(path).items():
-            rel = posixpath.relpath(posixpath.normpath(posixpath.join(base, key)), root)
-            if rel != ".." and not rel.startswith("../"):
+            rel = rel_in_folder(prefix, key)
+            if rel is not None:
                 by_rel[rel] = correction
         return cls(by_rel)
 

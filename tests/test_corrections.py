@@ -218,3 +218,32 @@ def test_train_learns_from_a_corrections_file_and_skips_not_a_digit(tmp_path):
     assert "12 labelled scans converted, 0 left out" in result.stderr
     counts = load_model(model).metadata["class_counts"]
     assert (counts[0], counts[1], sum(counts)) == (6, 6, 12)  # the smudge taught nothing
+
+
+def test_odd_file_names_round_trip_from_the_review_to_classify_and_train(tmp_path, default_model):
+    """A backslash, a comma, a newline and a byte that is not UTF-8 in the names."""
+    import os
+
+    from batchdigits.reviewsession import ReviewSession
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    names = [b"back\\slash,1.png", b"new\nline.png", b"bad\xff.png", b"plain.png"]
+    for i, name in enumerate(names):
+        save_digit(os.fsdecode(bytes(folder) + b"/" + name), ("one", "zero")[i % 2])
+    out = tmp_path / "predictions.csv"
+    assert run_cli("classify", folder, "--out", out, "--jobs", "1").exit_code == 0
+    session = ReviewSession.open(str(out), str(folder), model=default_model)
+    csv_paths = [row["path"] for row in read_csv(out)]
+    for path in csv_paths[:3]:
+        session.decide(path, "7")
+    fixes = tmp_path / "predictions.corrections.csv"
+
+    result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--corrections", fixes)
+
+    assert result.exit_code == 0
+    rows = by_path(out)
+    assert [rows[p]["status"] for p in csv_paths[:3]] == ["reviewed"] * 3
+    trained = run_cli("train", "--labels", fixes, "--no-builtin", "--no-augment",
+                      "--classifier", "knn", "--jobs", "1", "--out", tmp_path / "m.skops")
+    assert "3 labelled scans converted, 0 left out" in trained.stderr

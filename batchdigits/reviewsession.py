@@ -1,0 +1,297 @@
+"""What the review page shows and records, without any HTTP: one review session.
+
+A :class:`ReviewSession` holds the rows of a predictions CSV in review order
+(``low_confidence``, ``blank``, ``error``, then ``ok`` by rising confidence,
+then rows already ``reviewed``), the decisions of the corrections file, and
+the model used to recompute each scan's 8x8 grid and top three
+probabilities (a page of rows at a time, one ``predict_proba`` call per
+page).  Every decision is written to the corrections file at once,
+atomically; nothing else is ever written.
+
+Only files named in the CSV are opened, and only when their real path
+(symbolic links resolved) lies inside the folder.
+
+>>> session = ReviewSession.open("predictions.csv", "scans", model=get_default_model())   # doctest: +SKIP
+>>> session.page(0, 2)[0]["path"], session.summary()["left"]                                # doctest: +SKIP
+('0002.png', 120)
+>>> session.decide("0002.png", "7")                                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import posixpath
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .convert import convert_file
+from .files import path_from_csv
+from .corrections import (
+    Correction,
+    CorrectionsError,
+    default_corrections_path,
+    key_prefix,
+    now_utc,
+    parse_label,
+    read_corrections,
+    write_corrections,
+)
+from .incremental import file_sha256
+from .load import ImageError, load_image
+from .model import DigitModel
+from .state import state_path
+from .write import Row, read_rows
+
+REVIEW_ORDER = {"low_confidence": 0, "blank": 1, "error": 2, "ok": 3, "reviewed": 4}
+DOUBTFUL = ("low_confidence", "blank", "error")
+THUMB_SIDE = 256  # longest side of a thumbnail, px
+MAX_PAGE = 200
+
+
+class ReviewError(Exception):
+    """The review cannot start (bad CSV, no folder, bad corrections file); one line for people."""
+
+
+class Refused(Exception):
+    """A request for a file the review must not open; ``status`` is the HTTP code."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass
+class Item:
+    """One CSV row in review order, and its key in the corrections file."""
+
+    row: Row
+    key: str
+
+
+def find_folder(predictions: str, folder: str | None) -> str:
+    """The folder the CSV's paths are relative to.
+
+    ``folder`` when given; else the one recorded in the incremental state
+    beside the CSV (``classify --incremental`` keeps it), if that state
+    belongs to this very CSV; else :class:`ReviewError`.
+    """
+    if folder is not None:
+        if not os.path.isdir(folder):
+            raise ReviewError(f"folder not found: {folder}")
+        return folder
+    state = state_path(predictions)
+    try:
+        with open(state, encoding="utf-8") as fh:
+            header = json.loads(fh.readline())
+        recorded = header["folder"]
+        if header["csv_sha256"] != file_sha256(predictions) or not os.path.isdir(recorded):
+            recorded = None
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if not recorded:
+        raise ReviewError(
+            f"{predictions} does not record which folder it was made from "
+            "(only classify --incremental keeps that); pass --folder DIR"
+        )
+    return str(recorded)
+
+
+def read_predictions(predictions: str) -> list[Row]:
+    """The rows of a CSV written by ``batchdigits classify``, else :class:`ReviewError`."""
+    try:
+        return read_rows(predictions)
+    except FileNotFoundError:
+        raise ReviewError(f"predictions file not found: {predictions}") from None
+    except (OSError, ValueError, csv.Error) as exc:
+        raise ReviewError(f"cannot read {predictions} as a batchdigits CSV ({exc})") from None
+
+
+def review_order(rows: list[Row]) -> list[Row]:
+    """Doubtful rows first: low_confidence, blank, error, then ok by rising confidence."""
+
+    def key(row: Row) -> tuple[int, float, str]:
+        confidence = row.confidence if row.confidence is not None else 0.0
+        return REVIEW_ORDER.get(row.status, len(REVIEW_ORDER)), confidence, row.path
+
+    return sorted(rows, key=key)
+
+
+class ReviewSession:
+    """Rows to review, their decisions, and the files behind them."""
+
+    def __init__(
+        self, rows: list[Row], folder: str, corrections_path: str, model: DigitModel
+    ) -> None:
+        self.folder = os.path.realpath(folder)
+        self.corrections_path = os.path.abspath(corrections_path)
+        self.model = model
+        prefix = key_prefix(self.folder, self.corrections_path)
+        self.items = [Item(r, posixpath.normpath(posixpath.join(prefix, r.path))) for r in review_order(rows)]
+        self._index = {item.row.path: i for i, item in enumerate(self.items)}
+        self._decisions: dict[str, Correction] = {}
+        if os.path.exists(self.corrections_path):
+            try:
+                self._decisions = read_corrections(self.corrections_path)
+            except CorrectionsError as exc:
+                raise ReviewError(str(exc)) from None
+        self._pages: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # one page computed, one file written at a time
+
+    @classmethod
+    def open(
+        cls, predictions: str, folder: str | None, corrections: str | None = None,
+        model: DigitModel | None = None,
+    ) -> "ReviewSession":
+        """A session for the CSV ``predictions``; see :func:`find_folder`."""
+        rows = read_predictions(predictions)
+        where = find_folder(predictions, folder)
+        if model is None:
+            from .model import get_default_model
+
+            model = get_default_model()
+        return cls(rows, where, corrections or default_corrections_path(predictions), model)
+
+    # --- reading --------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Totals, what is left, and where to resume (the first undecided row)."""
+        decided = [self._decisions.get(item.key) is not None for item in self.items]
+        doubtful_left = sum(
+            1 for item, done in zip(self.items, decided) if not done and item.row.status in DOUBTFUL
+        )
+        counts: dict[str, int] = {}
+        for item in self.items:
+            counts[item.row.status] = counts.get(item.row.status, 0) + 1
+        resume = next((i for i, done in enumerate(decided) if not done), 0)
+        return {
+            "total": len(self.items),
+            "decided": sum(decided),
+            "left": len(self.items) - sum(decided),
+            "doubtful_left": doubtful_left,
+            "resume": resume,
+            "counts": counts,
+            "corrections": self.corrections_path,
+            "folder": self.folder,
+        }
+
+    def next_undecided(self, after: int) -> int | None:
+        """Index of the first undecided row after ``after`` (wrapping around), or None."""
+        n = len(self.items)
+        for step in range(1, n + 1):
+            i = (after + step) % n
+            if self._decisions.get(self.items[i].key) is None:
+                return i
+        return None
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Rows ``offset`` .. ``offset + limit`` as dicts for the page (grid, top three, decision)."""
+        offset = max(0, offset)
+        stop = min(len(self.items), offset + max(0, min(limit, MAX_PAGE)))
+        with self._lock:
+            missing = [i for i in range(offset, stop) if i not in self._pages]
+            self._pages.update(self._compute(missing))
+            return [{**self._pages[i], "decision": self._decision(i)} for i in range(offset, stop)]
+
+    def _compute(self, indices: list[int]) -> dict[int, dict[str, Any]]:
+        grids: dict[int, np.ndarray] = {}
+        notes: dict[int, str] = {}
+        for i in indices:
+            try:
+                path = self.resolve(self.items[i].row.path)
+            except Refused as exc:
+                notes[i] = str(exc)
+                continue
+            grid, error = convert_file(path)
+            if grid is not None:
+                grids[i] = grid.reshape(64)
+            elif error:
+                notes[i] = error
+        tops: dict[int, list[list[Any]]] = {}
+        if grids:
+            order = list(grids)
+            proba = self.model.predict_proba(np.stack([grids[i] for i in order]).astype(np.float64))
+            classes = self.model.classes
+            for i, p in zip(order, proba):
+                best = np.argsort(-p, kind="stable")[:3]
+                tops[i] = [[str(int(classes[b])), round(float(p[b]), 4)] for b in best]
+        return {i: self._payload(i, grids.get(i), tops.get(i, []), notes.get(i, "")) for i in indices}
+
+    def _payload(self, i: int, grid: np.ndarray | None, top: list[list[Any]], note: str) -> dict[str, Any]:
+        path, label, confidence, status, error = self.items[i].row.fields()
+        return {
+            "i": i, "path": path, "label": label, "confidence": confidence, "status": status,
+            "error": error, "grid": None if grid is None else [int(v) for v in grid],
+            "top": top, "note": note,
+        }
+
+    def _decision(self, i: int) -> dict[str, str] | None:
+        correction = self._decisions.get(self.items[i].key)
+        if correction is None:
+            return None
+        label = "" if correction.label is None else str(correction.label)
+        return {"label": label, "at": correction.reviewed_at}
+
+    # --- files ------------------------------------------------------------------
+
+    def resolve(self, rel: str) -> str:
+        """The real path of the CSV row ``rel``; :class:`Refused` unless it is a
+        row of the CSV whose file, links resolved, lies inside the folder."""
+        if rel not in self._index:
+            raise Refused(404, "not a file of this review")
+        try:
+            real = os.path.realpath(path_from_csv(self.folder, rel))
+        except ValueError:
+            raise Refused(404, "not a path batchdigits wrote") from None
+        if os.path.commonpath([real, self.folder]) != self.folder or real == self.folder:
+            raise Refused(403, "outside the folder: not shown")
+        return real
+
+    def thumbnail(self, rel: str) -> bytes:
+        """The scan as a grayscale PNG, longest side at most THUMB_SIDE."""
+        path = self.resolve(rel)
+        try:
+            gray = load_image(path, max_side=THUMB_SIDE)
+        except ImageError as exc:
+            raise Refused(422, str(exc)) from None
+        buffer = io.BytesIO()
+        Image.fromarray(gray).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    # --- writing ----------------------------------------------------------------
+
+    def decide(self, rel: str, label: str | None) -> dict[str, Any]:
+        """Record ``label`` (a digit, ``""`` for not a digit, ``None`` to forget) for
+        the row ``rel`` and rewrite the corrections file atomically."""
+        if label is not None:
+            parse_label(label)  # ValueError for anything but one ASCII digit or ""
+        path = self.resolve(rel)
+        key = self.items[self._index[rel]].key
+        with self._lock:
+            before = self._decisions.get(key)
+            if label is None:
+                self._decisions.pop(key, None)
+            else:
+                self._decisions[key] = Correction(parse_label(label), now_utc(), file_sha256(path))
+            try:
+                write_corrections(self.corrections_path, self._decisions)
+            except BaseException:
+                self._restore(key, before)
+                raise
+        return {"decision": self._decision(self._index[rel]), **self.summary()}
+
+    def close(self) -> None:
+        """Wait for a decision being written, then refuse further ones (the server stops)."""
+        self._lock.acquire()
+
+    def _restore(self, key: str, before: Correction | None) -> None:
+        if before is None:
+            self._decisions.pop(key, None)
+        else:
+            self._decisions[key] = before

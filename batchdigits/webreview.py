@@ -1,0 +1,304 @@
+"""The review page's web server: ``batchdigits review PREDICTIONS.csv``.
+
+Built on the standard library's ``http.server.ThreadingHTTPServer``: one
+person on one machine, a static page (``batchdigits/static/``: vanilla
+HTML/JS/CSS, no build step, nothing from a CDN) and a small JSON API do not
+need a web framework, and a command-line tool that runs under cron is
+better off without one more dependency and its updates.
+
+Routes (every one needs the session's token, see below):
+
+* ``GET /`` the page; ``GET /static/NAME`` its script and style sheet;
+* ``GET /api/summary`` totals, what is left, where to resume;
+* ``GET /api/rows?offset=N&limit=M`` rows in review order with grid and top three;
+* ``GET /api/next?after=N`` the next undecided row;
+* ``GET /image/PATH`` a CSV row's scan as PNG (browsers cannot show TIFF or PGM);
+* ``POST /api/decide`` ``{"path": ..., "label": "7" | "" | null}`` saves a decision.
+
+Security: the server listens on 127.0.0.1 unless told otherwise; a random
+token (``secrets.token_urlsafe``) is required on every request, as
+``?token=`` or as the cookie the page sets from it (``SameSite=Strict``, so
+another web site cannot use it), compared with ``hmac.compare_digest``; on
+loopback the ``Host`` header must name the loopback address (no DNS
+rebinding); only files named in the CSV whose real path lies inside the
+folder are opened (:meth:`ReviewSession.resolve`); the only file written is
+the corrections file.
+
+>>> server = make_server(session, "127.0.0.1", 0)   # doctest: +SKIP
+>>> server.url                                        # doctest: +SKIP
+'http://127.0.0.1:41234/?token=...'
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .reviewsession import Refused, ReviewSession
+
+STATIC = {
+    "/": ("review.html", "text/html; charset=utf-8"),
+    "/static/review.js": ("review.js", "text/javascript; charset=utf-8"),
+    "/static/review.css": ("review.css", "text/css; charset=utf-8"),
+}
+MAX_BODY = 4096  # bytes of a POST body: a path and a label
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ReviewServer(ThreadingHTTPServer):
+    """An HTTP server bound to one :class:`ReviewSession` and one token."""
+
+    daemon_threads = True
+    allow_reuse_address = False  # a busy port is an error, not shared
+
+    def __init__(self, session: ReviewSession, host: str, port: int) -> None:
+        self.address_family = _family(host)
+        super().__init__((host, port), ReviewHandler)
+        self.session = session
+        self.token = secrets.token_urlsafe(24)
+        self.host = host
+        self.loopback = is_loopback(host)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/?token={self.token}"
+
+    @property
+    def cookie_name(self) -> str:
+        return f"batchdigits_review_{self.port}"  # cookies ignore ports: one per server
+
+
+def _family(host: str) -> socket.AddressFamily:
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host.strip("[]")).version == 6 else socket.AF_INET
+    except ValueError:
+        return socket.AF_INET  # a name such as localhost
+
+
+def make_server(session: ReviewSession, host: str = "127.0.0.1", port: int = 0) -> ReviewServer:
+    """Bind (``port`` 0: any free port); ``server.serve_forever()`` then serves."""
+    return ReviewServer(session, host, port)
+
+
+class ReviewHandler(BaseHTTPRequestHandler):
+    """One request: check host and token, then route."""
+
+    server: ReviewServer
+    protocol_version = "HTTP/1.1"
+    server_version = "batchdigits-review"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Quiet: the terminal belongs to the person, not to access logs."""
+
+    # --- entry points -------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._guarded(self._post)
+
+    def do_PUT(self) -> None:  # noqa: N802
+        if self._allowed(urlsplit(self.path).query):
+            self._fail(HTTPStatus.METHOD_NOT_ALLOWED, "use GET or POST")
+
+    do_DELETE = do_PATCH = do_PUT  # noqa: N815
+
+    def _guarded(self, route: Callable[[], None]) -> None:
+        """A bug answers 500 with one line; the server goes on."""
+        try:
+            route()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - the page gets a reason, the server stays up
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _get(self) -> None:
+        url = urlsplit(self.path)
+        if not self._allowed(url.query):
+            return
+        if url.path in STATIC:
+            self._static(*STATIC[url.path], set_cookie=url.path == "/")
+        elif url.path == "/api/summary":
+            self._json(self.server.session.summary())
+        elif url.path == "/api/rows":
+            query = parse_qs(url.query)
+            offset, limit = _int(query, "offset", 0), _int(query, "limit", 50)
+            if offset is None or limit is None:
+                self._fail(HTTPStatus.BAD_REQUEST, "offset and limit must be integers")
+                return
+            self._json({"rows": self.server.session.page(offset, limit)})
+        elif url.path == "/api/next":
+            after = _int(parse_qs(url.query), "after", -1)
+            if after is None:
+                self._fail(HTTPStatus.BAD_REQUEST, "after must be an integer")
+                return
+            self._json({"index": self.server.session.next_undecided(after)})
+        elif url.path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon", {})
+        elif url.path.startswith("/image/"):
+            self._image(unquote(url.path[len("/image/"):], errors="replace"))
+        else:
+            self._fail(HTTPStatus.NOT_FOUND, "no such page")
+
+    def _post(self) -> None:
+        url = urlsplit(self.path)
+        if not self._allowed(url.query):
+            return
+        if url.path != "/api/decide":
+            self._fail(HTTPStatus.NOT_FOUND, "no such page")
+            return
+        body = self._body()
+        if body is None:
+            return
+        try:
+            result = self.server.session.decide(body["path"], body["label"])
+        except Refused as exc:
+            self._fail(HTTPStatus(exc.status), str(exc))
+            return
+        except ValueError as exc:
+            self._fail(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        except OSError as exc:
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, f"not saved: {exc.strerror or exc}")
+            return
+        self._json(result)
+
+    # --- checks -------------------------------------------------------------------
+
+    def _allowed(self, query: str) -> bool:
+        """The Host header (on loopback) and the token, else 403."""
+        if self.server.loopback and not self._host_ok():
+            self._fail(HTTPStatus.FORBIDDEN, "unexpected Host header")
+            return False
+        given = parse_qs(query).get("token", [""])[0] or self._cookie_token()
+        if not hmac.compare_digest(given.encode(), self.server.token.encode()):
+            self._fail(HTTPStatus.FORBIDDEN, "missing or wrong token: open the URL batchdigits printed")
+            return False
+        return True
+
+    def _host_ok(self) -> bool:
+        host = (self.headers.get("Host") or "").rsplit(":", 1)
+        port_ok = len(host) == 2 and host[1] == str(self.server.port)
+        return port_ok and is_loopback(host[0])
+
+    def _cookie_token(self) -> str:
+        cookie = SimpleCookie()
+        try:
+            cookie.load(self.headers.get("Cookie") or "")
+        except CookieError:
+            return ""
+        morsel = cookie.get(self.server.cookie_name)
+        return morsel.value if morsel else ""
+
+    def _body(self) -> dict[str, Any] | None:
+        """The POSTed JSON object ``{"path": str, "label": str | null}``, else an error sent."""
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            self._fail(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or "")
+        except ValueError:
+            self._fail(HTTPStatus.LENGTH_REQUIRED, "Content-Length needed")
+            return None
+        if not 0 <= length <= MAX_BODY:
+            self._fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+            return None
+        try:
+            data = json.loads(self.rfile.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            self._fail(HTTPStatus.BAD_REQUEST, "body is not JSON")
+            return None
+        if (
+            not isinstance(data, dict)
+            or set(data) != {"path", "label"}
+            or not isinstance(data["path"], str)
+            or not (data["label"] is None or isinstance(data["label"], str))
+        ):
+            self._fail(HTTPStatus.BAD_REQUEST, 'expected {"path": "...", "label": "0".."9", "" or null}')
+            return None
+        return data
+
+    # --- answers ------------------------------------------------------------------
+
+    def _static(self, name: str, content_type: str, set_cookie: bool) -> None:
+        data = resources.files("batchdigits").joinpath("static", name).read_bytes()
+        headers = {"Cache-Control": "no-store"}
+        if set_cookie:
+            headers["Set-Cookie"] = (
+                f"{self.server.cookie_name}={self.server.token}; Path=/; HttpOnly; SameSite=Strict"
+            )
+        self._send(HTTPStatus.OK, data, content_type, headers)
+
+    def _image(self, rel: str) -> None:
+        try:
+            data = self.server.session.thumbnail(rel)
+        except Refused as exc:
+            self._fail(HTTPStatus(exc.status), str(exc))
+            return
+        self._send(HTTPStatus.OK, data, "image/png", {"Cache-Control": "private, max-age=600"})
+
+    def _json(self, value: Any) -> None:
+        data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        self._send(HTTPStatus.OK, data, "application/json", {"Cache-Control": "no-store"})
+
+    def _fail(self, status: HTTPStatus, reason: str) -> None:
+        """An error as JSON; the connection closes (an unread body must not be taken as a request)."""
+        self.close_connection = True
+        data = json.dumps({"error": reason}).encode("utf-8")
+        self._send(status, data, "application/json", {"Cache-Control": "no-store"})
+
+    def _send(self, status: HTTPStatus, data: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in {**SECURITY_HEADERS, **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def _int(query: dict[str, list[str]], name: str, default: int) -> int | None:
+    values = query.get(name)
+    if not values:
+        return default
+    try:
+        return int(values[0])
+    except ValueError:
+        return None

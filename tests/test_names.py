@@ -125,3 +125,26 @@ def test_csv_name_and_path_from_csv_are_inverse(name, text):
 def test_path_from_csv_refuses_text_csv_name_never_writes(text):
     with pytest.raises(ValueError, match="not a path written by batchdigits"):
         path_from_csv("f", text)
+
+
+def test_a_state_written_with_the_old_path_rule_costs_one_full_run(tmp_path):
+    """Format 1 wrote ``bad\\xff.png`` for both the byte 0xFF and the text ``\\xff``:
+    such a state must not be trusted to map rows to files."""
+    import json
+
+    from batchdigits import classify_folder
+    from batchdigits.classify import Settings
+
+    folder = tmp_path / "in"
+    save_digit(folder / "a.png", "one")
+    out = tmp_path / "p.csv"
+    classify_folder(folder, out=out, settings=Settings(jobs=1), incremental=True)
+    state = tmp_path / ".p.csv.state.json"
+    header, *body = state.read_text(encoding="utf-8").splitlines(keepends=True)
+    state.write_text(json.dumps({**json.loads(header), "format": 1}) + "\n" + "".join(body))
+
+    report = classify_folder(folder, out=out, settings=Settings(jobs=1), incremental=True)
+
+    assert report.reused == 0
+    again = classify_folder(folder, out=out, settings=Settings(jobs=1), incremental=True)
+    assert again.reused == 1

@@ -95,8 +95,8 @@ FORMS: dict[int, dict[str, tuple[float, list[str]]]] = {
         "hook": (2, ["M 20 22 C 30 4, 78 2, 80 24 C 82 46, 58 64, 40 78 C 30 86, 20 92, 14 95 "
                      "C 40 90, 66 92, 90 96"]),
         "short_base": (2, ["M 10 24 C 16 2, 86 0, 80 30 C 74 52, 30 80, 18 94 Q 40 90 62 94"]),
-        "no_base": (1, ["M 12 20 C 20 2, 84 2, 80 26 C 76 50, 40 76, 26 96 L 40 96"]),
-        "flat_top": (1, ["M 14 14 C 30 6, 70 4, 80 16 C 86 28, 60 56, 22 92 L 52 90"]),
+        "no_base": (1.5, ["M 12 20 C 20 2, 84 2, 80 26 C 76 50, 40 76, 26 96 L 40 96"]),
+        "flat_top": (2, ["M 14 14 C 30 6, 70 4, 80 16 C 86 28, 60 56, 22 92 L 52 90"]),
     },
     3: {
         "round": (3, ["M 15 16 C 34 -2, 80 0, 78 22 C 76 40, 56 46, 38 47 C 62 46, 86 56, 84 74 "
@@ -160,9 +160,9 @@ FORMS: dict[int, dict[str, tuple[float, list[str]]]] = {
     9: {
         "straight": (3, ["M 80 18 C 70 0, 22 4, 22 26 C 22 46, 68 50, 80 22 L 77 97"]),
         "curved": (3, ["M 80 18 C 70 0, 22 4, 22 26 C 22 46, 68 50, 80 22 C 82 56, 72 86, 34 96"]),
-        "big_loop": (2, ["M 82 30 C 74 -2, 14 0, 16 34 C 18 62, 76 58, 82 30 Q 80 64 72 97"]),
+        "big_loop": (3, ["M 82 30 C 74 -2, 14 0, 16 34 C 18 62, 76 58, 82 30 Q 80 64 72 97"]),
         "two_strokes": (2, ["M 78 14 C 64 0, 20 6, 22 28 C 24 50, 74 48, 78 22", "M 80 8 L 76 97"]),
-        "flat_loop": (2, ["M 78 10 C 50 8, 24 24, 22 36 C 24 46, 60 46, 80 36", "M 78 8 L 74 97"]),
+        "flat_loop": (3, ["M 78 10 C 50 8, 24 24, 22 36 C 24 46, 60 46, 80 36", "M 78 8 L 74 97"]),
         "open_top": (1, ["M 70 8 C 40 4, 20 16, 22 32 C 24 50, 66 50, 80 24 L 80 10 L 76 97"]),
     },
 }
@@ -224,9 +224,9 @@ def make_writer(seed: int, index: int) -> Writer:
         index=index,
         forms=forms,
         slant=float(np.clip(rng.normal(0.15, 0.15), -0.2, 0.5)),
-        aspect=float(rng.uniform(0.55, 1.0)),
+        aspect=float(rng.uniform(0.6, 1.0)),
         rotation=float(rng.normal(0, 4)),
-        sloppiness=float(rng.uniform(0.02, 0.06)),
+        sloppiness=float(rng.uniform(0.03, 0.07)),
         jitter=float(rng.uniform(0.012, 0.03)),
         waist=float(rng.uniform(-0.1, 0.1)),
         taper=float(rng.uniform(-0.35, 0.35)),
@@ -236,7 +236,7 @@ def make_writer(seed: int, index: int) -> Writer:
         pressure=float(rng.uniform(0.0, 0.35)),
         size=size,
         margin=float(rng.uniform(0.05, 0.35)),
-        decor=str(rng.choice(["none", "box", "line"], p=[0.7, 0.18, 0.12])),
+        decor=str(rng.choice(["none", "box", "line"], p=[0.84, 0.08, 0.08])),
         paper=float(rng.uniform(205, 252)),
         color=bool(rng.random() < 0.25),
         blur=float(rng.uniform(0.0, 1.0) * (0.3 + size / 120)),
@@ -303,9 +303,22 @@ def draw_clean(w: Writer, d: int, rng: Rng, work: int = 96) -> Array:
     for curve in curves:
         pix = (curve - centre) * scale + canvas / 2
         radii = np.maximum(radius * scale * _pressure(curve, w, rng), 0.6 * ss)
-        for (x, y), r in zip(pix, radii, strict=True):
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        _pen_line(draw, pix, radii)
     return np.asarray(img.reduce(ss), np.float32) / 255.0
+
+
+def _pen_line(draw: ImageDraw.ImageDraw, pix: Array, radii: Array, chunk: int = 4) -> None:
+    """Draw a polyline whose width follows ``radii``: round dots at every ``chunk``-th
+    point joined by lines of the local width (8x fewer calls than a dot per point)."""
+    for i in range(0, len(pix), chunk):
+        part, r = pix[i : i + chunk + 1], float(radii[i : i + chunk + 1].mean())
+        x, y = part[0]
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        if len(part) > 1:
+            draw.line([tuple(p) for p in part], fill=255, width=max(1, round(2 * r)))
+    x, y = pix[-1]
+    r = float(radii[-1])
+    draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
 
 
 def _ink_layer(cover: Array, w: Writer, rng: Rng) -> Array:

@@ -135,12 +135,10 @@ class ReviewSession:
         prefix = key_prefix(self.folder, self.corrections_path)
         self.items = [Item(r, posixpath.normpath(posixpath.join(prefix, r.path))) for r in review_order(rows)]
         self._index = {item.row.path: i for i, item in enumerate(self.items)}
-        self._decisions: dict[str, Correction] = {}
-        if os.path.exists(self.corrections_path):
-            try:
-                self._decisions = read_corrections(self.corrections_path)
-            except CorrectionsError as exc:
-                raise ReviewError(str(exc)) from None
+        try:
+            self._decisions = self._saved_decisions()
+        except CorrectionsError as exc:
+            raise ReviewError(str(exc)) from None
         self._pages: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()  # one page computed, one file written at a time
 
@@ -164,7 +162,7 @@ class ReviewSession:
         """Totals, what is left, and where to resume (the first undecided row)."""
         decided = [self._decisions.get(item.key) is not None for item in self.items]
         doubtful_left = sum(
-            1 for item, done in zip(self.items, decided) if not done and item.row.status in DOUBTFUL
+            1 for item, done in zip(self.items, decided, strict=True) if not done and item.row.status in DOUBTFUL
         )
         counts: dict[str, int] = {}
         for item in self.items:
@@ -218,7 +216,7 @@ class ReviewSession:
             order = list(grids)
             proba = self.model.predict_proba(np.stack([grids[i] for i in order]).astype(np.float64))
             classes = self.model.classes
-            for i, p in zip(order, proba):
+            for i, p in zip(order, proba, strict=True):
                 best = np.argsort(-p, kind="stable")[:3]
                 tops[i] = [[str(int(classes[b])), round(float(p[b]), 4)] for b in best]
         return {i: self._payload(i, grids.get(i), tops.get(i, []), notes.get(i, "")) for i in indices}
@@ -274,6 +272,10 @@ class ReviewSession:
         path = self.resolve(rel)
         key = self.items[self._index[rel]].key
         with self._lock:
+            try:  # what another review of the same file saved meanwhile is kept
+                self._decisions = self._saved_decisions()
+            except CorrectionsError as exc:
+                raise Refused(409, f"not saved: {exc}") from None
             before = self._decisions.get(key)
             if label is None:
                 self._decisions.pop(key, None)
@@ -285,6 +287,11 @@ class ReviewSession:
                 self._restore(key, before)
                 raise
         return {"decision": self._decision(self._index[rel]), **self.summary()}
+
+    def _saved_decisions(self) -> dict[str, Correction]:
+        if not os.path.exists(self.corrections_path):
+            return {}
+        return read_corrections(self.corrections_path)
 
     def close(self) -> None:
         """Wait for a decision being written, then refuse further ones (the server stops)."""

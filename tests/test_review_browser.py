@@ -27,15 +27,20 @@ from batchdigits.write import Row, open_csv
 from browser import missing, start_chromium
 from imagemaker import save_digit
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    """One headless Chromium for the module (with a fresh profile)."""
+def require_browser() -> None:
+    """Skip when Chromium or selenium is missing, but fail in CI (CI=true)."""
     lacking = missing()
     if lacking:
         reason = f"the browser test needs {lacking}"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}: missing in CI")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """One headless Chromium for the module (with a fresh profile)."""
+    require_browser()
     profile = tempfile.mkdtemp(prefix="batchdigits-chromium-")
     browser = start_chromium(profile)
     yield browser
@@ -45,7 +50,7 @@ def driver() -> Iterator[Any]:
 
 def serve(session: ReviewSession) -> tuple[ReviewServer, threading.Thread]:
     server = make_server(session, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     return server, thread
 
@@ -182,3 +187,14 @@ def test_reviewing_100_rows_with_the_keyboard(tmp_path, driver, start_review):
     print(f"\nreviewed 100 rows with the keyboard in the browser: page on row 101 after "
           f"{shown:.2f} s, all 100 decisions saved to disk after {elapsed:.2f} s "
           f"({1000 * elapsed / 100:.0f} ms per row)")
+
+
+def test_in_ci_a_missing_browser_fails_instead_of_skipping(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="needs Debian's chromium: missing in CI"):
+        require_browser()
+
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        require_browser()

@@ -81,7 +81,7 @@ def session(work: Path, default_model) -> ReviewSession:
 @pytest.fixture
 def server(session: ReviewSession) -> Iterator[ReviewServer]:
     server = make_server(session, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -502,3 +502,29 @@ def test_review_command_serves_until_sigterm_and_exits_0(work):
     assert "review stopped; 0 decisions in predictions.corrections.csv" in err
     assert "Traceback" not in err
     assert read_rows(str(work / "predictions.csv"))  # untouched and still readable
+
+
+def test_two_reviews_of_the_same_corrections_file_keep_each_others_decisions(work, default_model):
+    open_one = lambda: ReviewSession.open(  # noqa: E731
+        str(work / "predictions.csv"), str(work / "scans"), model=default_model
+    )
+    first, second = open_one(), open_one()
+
+    first.decide("b.png", "8")
+    second.decide("c.tif", "1")
+    first.decide("a.png", "")
+
+    assert {(r["path"], r["label"]) for r in corrections(work)} == {
+        ("scans/a.png", ""), ("scans/b.png", "8"), ("scans/c.tif", "1")
+    }
+    assert first.summary()["decided"] == 3
+
+
+def test_a_corrections_file_broken_meanwhile_is_not_overwritten(server, work):
+    assert decide(server, "b.png", "8").status == 200
+    (work / "predictions.corrections.csv").write_text("path,label\nscans/b.png,eight\n")
+
+    answer = decide(server, "a.png", "1")
+
+    assert answer.status == 409 and "label must be a digit" in answer.json()["error"]
+    assert (work / "predictions.corrections.csv").read_text() == "path,label\nscans/b.png,eight\n"

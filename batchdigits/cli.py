@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,7 +19,7 @@ from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, clas
 from .corrections import Corrections, CorrectionsError
 from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
 from .atomic import owned_temp
-from .lock import OutputLocked
+from .lock import OutputLocked, output_lock
 from .report import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from .report import Report
 from .review import ReviewSheet
@@ -272,7 +272,7 @@ def classify(
 ) -> None:
     """Classify every image under FOLDER and write one CSV row per image file."""
     console = stderr_console()
-    with handled_errors(console, debug):
+    with handled_errors(console, debug), ExitStack() as held:
         _interrupt_on_sigterm()
         check_range("--batch-size", batch_size, 1)
         check_range("--jobs", jobs, 0)
@@ -288,6 +288,8 @@ def classify(
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         check_backend(backend, scheduler)
         corrections = open_corrections(corrections_path, folder)
+        if out != "-":  # a second run on this output is refused at once, not after the model loaded
+            held.enter_context(output_lock(out))
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(batch_size, jobs, min_confidence, backend, scheduler)
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
@@ -296,6 +298,7 @@ def classify(
             report = classify_folder(
                 folder, out, model, recursive, settings, _fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
+                take_lock=False,
             )
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))

@@ -285,6 +285,32 @@ def test_a_held_lock_leaves_an_existing_csv_as_it_was_in_process(tmp_path):
     assert len(read_csv(out)) == 8
 
 
+def test_a_held_lock_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch):
+    import batchdigits.cli as cli_module
+    import batchdigits.model as model_module
+
+    folder = tmp_path / "in"
+    fill(folder, 0, 4)
+    out = tmp_path / "p.csv"
+    loads = []
+
+    def no_model_please(*args, **kwargs):
+        loads.append(args)
+        raise AssertionError("the model was loaded although the output is locked")
+
+    for module in (cli_module, model_module):
+        monkeypatch.setattr(module, "get_default_model", no_model_please)
+        monkeypatch.setattr(module, "load_model", no_model_please)
+
+    with output_lock(str(out)):
+        result = run_cli("classify", folder, "--out", out, "--jobs", "1")
+
+    assert result.exit_code == 75, result.stderr
+    assert "another batchdigits run" in one_line_error(result.stderr)
+    assert loads == []
+    assert not out.exists()
+
+
 def test_two_runs_started_together_on_the_same_output(tmp_path):
     folder = tmp_path / "in"
     fill(folder, 0, 300)

@@ -29,7 +29,7 @@ from .concurrency import default_jobs, map_ordered
 from .corrections import Corrections
 from .atomic import is_temp_for, remove_stale_temps, temp_beside
 from .files import Found, walk
-from .convert import Converted, Task, convert_chunk
+from .convert import Converted, Task, convert_chunk, worker_died
 from .grid import GRID_VERSION
 from .incremental import (
     FileStamp,
@@ -138,7 +138,9 @@ def iter_results(
             yield tasks
 
     jobs = settings.jobs or default_jobs()
-    results = map_ordered(convert_chunk, chunks(), jobs, settings.backend, settings.scheduler)
+    results = map_ordered(
+        convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
+    )
     batch: list[tuple[Slot, Converted | None]] = []
     for converted in results:
         answers = iter(converted)

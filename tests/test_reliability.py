@@ -164,6 +164,61 @@ def test_sigkill_mid_run_keeps_the_previous_csv_and_state_and_the_next_run_recov
     assert json.loads(state_of(out).read_text().splitlines()[0])["csv_sha256"]
 
 
+def process_table() -> dict[int, tuple[int, str]]:
+    """``{pid: (parent pid, state)}`` of every process, from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            table[int(name)] = (int(fields[1]), fields[0].decode())
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    table, found, todo = process_table(), set(), [pid]
+    while todo:
+        parent = todo.pop()
+        children = {p for p, (ppid, _) in table.items() if ppid == parent} - found
+        found |= children
+        todo.extend(children)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """The pids of ``pids`` still running (a zombie nobody reaps counts as gone)."""
+    table = process_table()
+    return {p for p in pids if p in table and table[p][1] != "Z"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_sigkill_on_the_main_process_takes_its_workers_and_trackers_with_it(tmp_path):
+    folder = tmp_path / "in"
+    out = tmp_path / "p.csv"
+    fill(folder, 0, 3000)
+    proc = start_script("classify", folder, "--out", out, "--jobs", "2", "--quiet")
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    children: set[int] = set()
+    while len(children) < 4 and proc.poll() is None and time.monotonic() < deadline:
+        children = descendants(proc.pid)  # 2 workers and 2 resource trackers
+        time.sleep(0.02)
+    assert len(children) >= 4 and proc.poll() is None, "the run was not seen with its workers"
+
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)  # not communicate(): orphaned workers would hold its stderr open
+    deadline = time.monotonic() + 10
+    while alive(children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert proc.returncode == -signal.SIGKILL
+    assert alive(children) == set(), "workers or trackers outlived the killed run"
+    assert not out.exists()
+    proc.communicate(timeout=10)
+
+
 # --- SIGTERM ---------------------------------------------------------------
 
 

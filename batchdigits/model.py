@@ -245,13 +245,13 @@ def _as_model(obj: Any, path: str) -> DigitModel:
 def check_classifier(part: Any, where: str) -> None:
     """A fitted classifier of 64 grid values into integer digits: the classes 0..9,
     or (a model trained on scans of some digits only, ``train --no-builtin``)
-    at least two of them, in increasing order."""
+    some of them, in increasing order."""
     if not (hasattr(part, "predict_proba") and hasattr(part, "classes_")):
         raise ModelError(f"{where} is not a fitted classifier with predict_proba")
     classes = np.asarray(part.classes_)
     values = classes.ravel().tolist()
     if (
-        classes.dtype.kind not in "iu" or classes.ndim != 1 or len(values) < 2
+        classes.dtype.kind not in "iu" or classes.ndim != 1 or not values
         or not set(values) <= set(DIGITS) or values != sorted(set(values))
     ):
         shown = ", ".join(repr(c) for c in values[:12])

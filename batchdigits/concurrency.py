@@ -86,14 +86,8 @@ def _surviving(
     """``_parallel`` that survives dying workers (see the module docstring)."""
     while True:
         in_flight: deque[list[T]] = deque()  # handed to the workers, answer not yet yielded
-
-        def handed_out() -> Iterator[list[T]]:
-            for chunk in chunks:
-                in_flight.append(chunk)
-                yield chunk
-
         try:
-            for answer in _parallel(func, handed_out(), n_jobs):
+            for answer in _parallel(func, _recorded(chunks, in_flight), n_jobs):
                 in_flight.popleft()
                 yield answer
             return
@@ -102,6 +96,13 @@ def _surviving(
                 raise
         for chunk in list(in_flight):  # then on with a fresh pool for the rest
             yield [_alone(func, item, n_jobs, died) for item in chunk]
+
+
+def _recorded(chunks: Iterator[list[T]], into: deque[list[T]]) -> Iterator[list[T]]:
+    """``chunks``, each appended to ``into`` as it is taken."""
+    for chunk in chunks:
+        into.append(chunk)
+        yield chunk
 
 
 def _alone(func: Callable[[list[T]], list[R]], item: T, n_jobs: int, died: Callable[[T], R]) -> R:

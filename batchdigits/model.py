@@ -236,7 +236,7 @@ def _as_model(obj: Any, path: str) -> DigitModel:
     else:
         pipeline, metadata = obj, {}
     names = ["the pipeline"] + [f"opinion {i + 1}" for i in range(len(opinions))]
-    for name, part in zip(names, [pipeline, *opinions]):
+    for name, part in zip(names, [pipeline, *opinions], strict=True):
         check_classifier(part, f"{path}: {name}")
     check_metadata(metadata, path)
     return DigitModel(pipeline=pipeline, metadata=metadata, source=path, opinions=opinions)

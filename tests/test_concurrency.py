@@ -70,7 +70,7 @@ def test_a_worker_that_dies_costs_one_error_row_and_the_run_goes_on(tmp_path):
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     rows = read_csv(out)
     assert [r["path"] for r in rows] == [r["path"] for r in expected]
-    for row, same in zip(rows, expected):
+    for row, same in zip(rows, expected, strict=True):
         if row["path"] == poison:
             assert (row["status"], row["error"]) == ("error", "worker died while decoding")
         else:

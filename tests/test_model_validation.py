@@ -91,8 +91,12 @@ def _deflated(info_name: str) -> zipfile.ZipInfo:
     return info
 
 
-@pytest.mark.parametrize(("size", "reason"), [(MAX_MODEL_BYTES + 2**20, "would inflate to"), (8 * 2**20, "inflates")])
-def test_a_model_whose_schema_inflates_is_refused_before_skops_reads_it(tmp_path, default_model, monkeypatch, size, reason):
+@pytest.mark.parametrize(
+    ("size", "reason"), [(MAX_MODEL_BYTES + 2**20, "would inflate to"), (8 * 2**20, "inflates")]
+)
+def test_a_model_whose_schema_inflates_is_refused_before_skops_reads_it(
+    tmp_path, default_model, monkeypatch, size, reason
+):
     import skops.io as sio
 
     bomb = tmp_path / "bomb.skops"

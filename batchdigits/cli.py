@@ -9,22 +9,25 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+# Only light modules at import time: --help and --version must not load numpy,
+# scipy, Pillow or scikit-learn (benchmarks/startup.py); the commands import them.
+from . import __version__
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE
+from .exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
+
 from rich.console import Console
 
-from . import __version__
-from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, classify_folder
-from .corrections import Corrections, CorrectionsError
-from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
-from .atomic import owned_temp
-from .lock import OutputLocked
-from .report import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
-from .report import Report
-from .review import ReviewSheet
-from .ui import error, log, maybe_progress, stderr_console
-from .write import Row, replace_refusal
+from .ui import error, log, stderr_console
+
+if TYPE_CHECKING:
+    from .corrections import Corrections
+    from .model import DigitModel
+    from .report import Report
+    from .write import Row
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
@@ -34,7 +37,6 @@ EXIT_CODES_HELP = (
     "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact; "
     "70 internal error."
 )
-EXIT_INTERNAL = 70
 
 app = typer.Typer(
     help="Classify folders of scanned digit images into a CSV of predictions.",
@@ -67,22 +69,27 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except (UsageProblem, ModelError) as exc:
-        if debug:
-            raise
-        error(console, str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except OutputLocked as exc:
-        error(console, str(exc))
-        raise typer.Exit(EXIT_LOCKED) from None
     except KeyboardInterrupt:
         error(console, "interrupted; the previous output was left as it was")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:
+        if _is_a(exc, "lock", "OutputLocked"):
+            error(console, str(exc))
+            raise typer.Exit(EXIT_LOCKED) from None
         if debug:
             raise
+        if isinstance(exc, UsageProblem) or _is_a(exc, "model", "ModelError"):
+            error(console, str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _is_a(exc: BaseException, module: str, name: str) -> bool:
+    """``isinstance(exc, batchdigits.<module>.<name>)`` without importing that module
+    (an exception of a module never imported cannot have been raised)."""
+    loaded = sys.modules.get(f"{__package__}.{module}")
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 def _interrupt_on_sigterm() -> None:
@@ -114,6 +121,8 @@ def check_folder(folder: Path) -> None:
 
 def check_output(out: str) -> None:
     """The output's folder must exist and accept new files; checked before work."""
+    from .atomic import owned_temp
+
     if out == "-":
         return
     path = Path(out)
@@ -131,6 +140,8 @@ def check_output(out: str) -> None:
 
 def check_replaceable(out: str, folder: Path, force: bool, csv_only: bool = True) -> None:
     """Refuse to replace what is not ours (see ``write.replace_refusal``) unless ``force``."""
+    from .write import replace_refusal
+
     if out == "-" or force:
         return
     inputs = str(folder) if csv_only else None  # a review sheet may live among the scans
@@ -154,6 +165,8 @@ def check_backend(backend: str, scheduler: str | None) -> None:
 
 def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:
     """The model named on the command line, or the built-in one."""
+    from .model import default_model_path, get_default_model, load_model
+
     if path is not None:
         if not path.is_file():
             raise UsageProblem(f"model file not found: {path}")
@@ -165,6 +178,8 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
 
 def open_corrections(path: Path | None, folder: Path) -> Corrections | None:
     """The corrections file for ``classify --corrections``, read and checked before any work."""
+    from .corrections import Corrections, CorrectionsError
+
     if path is None:
         return None
     try:
@@ -271,6 +286,10 @@ def classify(
     debug: DebugOption = False,
 ) -> None:
     """Classify every image under FOLDER and write one CSV row per image file."""
+    from .classify import Settings, classify_folder
+    from .review import ReviewSheet
+    from .ui import maybe_progress
+
     console = stderr_console()
     with handled_errors(console, debug):
         _interrupt_on_sigterm()
@@ -480,7 +499,7 @@ def review(
     confidence. Keys: a digit sets the label, Enter accepts the prediction,
     x marks "not a digit", arrows move. Stop with Ctrl-C (exit 0).
     """
-    from .corrections import default_corrections_path, read_corrections
+    from .corrections import CorrectionsError, default_corrections_path, read_corrections
     from .reviewsession import ReviewError, ReviewSession, find_folder, read_predictions
     from .webreview import is_loopback, make_server
 

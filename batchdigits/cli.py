@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -56,14 +56,14 @@ app = typer.Typer(
 )
 
 
-class Backend(str, Enum):
+class Backend(StrEnum):
     """Where ``classify`` decodes and converts images (the library takes the plain strings)."""
 
     loky = "loky"
     dask = "dask"
 
 
-class Classifier(str, Enum):
+class Classifier(StrEnum):
     """``train --classifier``; the same names as ``batchdigits.train.CLASSIFIERS``."""
 
     svc = "svc"
@@ -311,7 +311,9 @@ def classify(
     ] = False,
     summary_json: Annotated[
         Optional[Path],
-        typer.Option("--summary-json", metavar="PATH", help="Write counts, timing and model as JSON here (monitoring)."),
+        typer.Option(
+            "--summary-json", metavar="PATH", help="Write counts, timing and model as JSON here (monitoring)."
+        ),
     ] = None,
     review_sheet: Annotated[
         Optional[Path],
@@ -333,7 +335,8 @@ def classify(
         bool,
         typer.Option(
             "--force",
-            help="Replace --out even if it is not a CSV batchdigits wrote (another file, an input image, a device or FIFO).",
+            help="Replace --out even if it is not a CSV batchdigits wrote "
+            "(another file, an input image, a device or FIFO).",
         ),
     ] = False,
     debug: DebugOption = False,
@@ -368,12 +371,15 @@ def classify(
         check_backend(backend.value, scheduler)
         corrections = open_corrections(corrections_path, folder)
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
-        settings = Settings(batch_size, jobs, min_confidence, backend.value, scheduler)
+        settings = Settings(
+            batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
+            scheduler=scheduler,
+        )
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
-            listeners = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
+            listeners: list[Callable[[Row], None]] = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
             report = classify_folder(
-                folder, out, model, recursive, settings, _fan_out(listeners),
+                folder, out=out, model=model, recursive=recursive, settings=settings, on_row=_fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
             )
         if sheet is not None and review_sheet is not None:
@@ -555,15 +561,24 @@ def review(
     predictions: Annotated[Path, typer.Argument(metavar="CSV", help="A CSV written by batchdigits classify.")],
     folder: Annotated[
         Optional[Path],
-        typer.Option("--folder", metavar="FOLDER", help="Folder the CSV's paths start from. Default: the one the incremental state records."),
+        typer.Option(
+            "--folder", metavar="FOLDER",
+            help="Folder the CSV's paths start from. Default: the one the incremental state records.",
+        ),
     ] = None,
     corrections_path: Annotated[
         Optional[Path],
-        typer.Option("--corrections", metavar="PATH", help="Where decisions are saved. Default: PREDICTIONS.corrections.csv beside the CSV."),
+        typer.Option(
+            "--corrections", metavar="PATH",
+            help="Where decisions are saved. Default: CSV.corrections.csv beside the CSV.",
+        ),
     ] = None,
     port: Annotated[int, typer.Option("--port", metavar="N", help="Port to listen on (0 = any free port).")] = 0,
     host: Annotated[
-        str, typer.Option("--host", metavar="ADDR", help="Address to listen on; anything but loopback is reachable by others.")
+        str,
+        typer.Option(
+            "--host", metavar="ADDR", help="Address to listen on; anything but loopback is reachable by others."
+        ),
     ] = "127.0.0.1",
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the page's address; do not open a browser.")
@@ -672,7 +687,8 @@ def main() -> None:
     except typer.Abort:
         code = EXIT_INTERRUPTED
     except TyperException as exc:  # click's usage errors, vendored by typer
-        message = " ".join(str(getattr(exc, "format_message", lambda: str(exc))()).split())
+        shown = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = " ".join(str(shown).split())
         if message:  # empty when the help was shown for a bare command
             error(stderr_console(), f"{message} (see --help)")
         code = getattr(exc, "exit_code", EXIT_USAGE)

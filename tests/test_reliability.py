@@ -341,7 +341,6 @@ def test_a_held_lock_leaves_an_existing_csv_as_it_was_in_process(tmp_path):
 
 
 def test_a_held_lock_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch):
-    import batchdigits.cli as cli_module
     import batchdigits.model as model_module
 
     folder = tmp_path / "in"
@@ -353,9 +352,8 @@ def test_a_held_lock_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch
         loads.append(args)
         raise AssertionError("the model was loaded although the output is locked")
 
-    for module in (cli_module, model_module):
-        monkeypatch.setattr(module, "get_default_model", no_model_please)
-        monkeypatch.setattr(module, "load_model", no_model_please)
+    monkeypatch.setattr(model_module, "get_default_model", no_model_please)  # the CLI imports it when needed
+    monkeypatch.setattr(model_module, "load_model", no_model_please)
 
     with output_lock(str(out)):
         result = run_cli("classify", folder, "--out", out, "--jobs", "1")

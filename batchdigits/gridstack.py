@@ -34,6 +34,7 @@ Images that are not the common case (not ``uint8``, larger than
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -114,8 +115,12 @@ def _convert_stack(images: list[np.ndarray]) -> list[np.ndarray | None]:
 
 def _order_stats(hist: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """From per-image histograms of 8-bit values, the values at sorted positions ``ranks``."""
+    n, levels = hist.shape
     cum = np.cumsum(hist, axis=1)
-    return (cum[:, :, None] <= ranks[:, None, :]).sum(axis=1).astype(np.float64)
+    step = cum[:, -1:].max() + 1  # row i's counts shifted by i * step: one ascending array
+    shift = np.arange(n)[:, None] * step
+    found = np.searchsorted((cum + shift).ravel(), (ranks + shift).ravel(), side="right")
+    return (found.reshape(ranks.shape) - np.arange(n)[:, None] * levels).astype(np.float64)
 
 
 def _histograms(index: np.ndarray, n: int) -> np.ndarray:
@@ -164,16 +169,23 @@ def _ink_strength(canvas: np.ndarray, h: np.ndarray, w: np.ndarray) -> tuple[np.
 def _paper_level(canvas: np.ndarray, index: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Median of each image's outer ring, ``max(2, shorter side / 10)`` px wide."""
     n = canvas.shape[0]
-    r = np.maximum(2, np.minimum(h, w) // 10)
-    idx = np.arange(S)
-    rows = (idx[None, :] < r[:, None]) | (idx[None, :] >= (h - r)[:, None])
-    cols = (idx[None, :] < r[:, None]) | (idx[None, :] >= (w - r)[:, None])
-    ring = (rows[:, :, None] | cols[:, None, :]).reshape(n, -1)
-    hist = _histograms(np.where(ring, index, (np.arange(n) * LEVELS + 256)[:, None]), n)
-    ring_size = 2 * r * w + 2 * r * (h - 2 * r)
-    middle = ring_size // 2
+    rings = [_ring(int(a), int(b)) for a, b in zip(h, w)]
+    sizes = np.array([len(ring) for ring in rings])
+    where = np.concatenate(rings) + np.repeat(np.arange(n) * (S * S), sizes)
+    hist = _histograms(index.ravel()[where], n)
+    middle = sizes // 2
     stats = _order_stats(hist, np.stack([np.maximum(middle - 1, 0), middle], axis=1))
-    return np.where(ring_size % 2 == 1, stats[:, 1], 0.5 * (stats[:, 0] + stats[:, 1]))
+    return np.where(sizes % 2 == 1, stats[:, 1], 0.5 * (stats[:, 0] + stats[:, 1]))
+
+
+@functools.lru_cache(maxsize=S * S)
+def _ring(h: int, w: int) -> np.ndarray:
+    """Canvas positions of the outer ring of an ``h`` x ``w`` image at the canvas' top left."""
+    r = max(2, min(h, w) // 10)
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    ring = (rows < r) | (rows >= h - r) | (cols < r) | (cols >= w - r)
+    y, x = np.nonzero(ring)
+    return y * S + x
 
 
 def _otsu(hist: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -309,15 +321,13 @@ def _box_coefficients(
     usable = (count >= 3) & (var_y > 0)
     slope = np.where(usable, np.clip(DESLANT * (cov / np.where(usable, var_y, 1.0)), -1.0, 1.0), 0.0)
     upright = xf - slope[owner] * (yf - cy[owner])
-    big = np.full(n, np.inf)
-    x0, y0 = big.copy(), big.copy()
-    x1, y1 = -big, -big.copy()
-    np.minimum.at(x0, owner, upright)
-    np.maximum.at(x1, owner, upright)
-    np.minimum.at(y0, owner, yf)
-    np.maximum.at(y1, owner, yf)
     present = count > 0
-    x0, x1, y0, y1 = (np.where(present, v, 0.0) for v in (x0, x1, y0, y1))
+    starts = np.concatenate([[0], np.cumsum(count)[:-1]])[present]  # pixels come image by image
+    x0, x1, y0, y1 = (np.zeros(n) for _ in range(4))
+    x0[present] = np.minimum.reduceat(upright, starts)
+    x1[present] = np.maximum.reduceat(upright, starts)
+    y0[present] = np.minimum.reduceat(yf, starts)
+    y1[present] = np.maximum.reduceat(yf, starts)
     x1 += 1.0
     y1 += 1.0
     scale = WORK / FRAME

@@ -13,8 +13,8 @@ stack, every image at the top left of its own 64x64 canvas:
 * Otsu thresholds from per-image 64-bin histograms (one offset ``bincount``);
 * form lines and scanner edges (:mod:`batchdigits.rules`) run per image, but
   only on the few images whose ink could hold them (the same early-outs);
-* one ``ndimage.label`` whose structure does not connect along the stack
-  axis, so it labels every image separately;
+* one ``ndimage.label`` of the images one under the other, an empty row
+  between them, so it labels every image separately;
 * the slant moments and ink box as grouped sums; the deslant-and-scale
   resampling as one gather reproducing Pillow's bilinear affine transform
   (its pixel-centre convention, edge clamping and double arithmetic) bit for
@@ -61,8 +61,6 @@ S = INPUT_SIDE  # side of every image's canvas in the stack
 LEVELS = 257  # 8-bit levels and one for the canvas outside the image
 MIN_SIDE = 12  # smaller images (whose outer ring may overlap itself) take the per-image path
 AFFINE, BILINEAR = Image.Transform.AFFINE, Image.Resampling.BILINEAR
-PLANE_ONLY_8 = np.zeros((3, 3, 3), dtype=bool)
-PLANE_ONLY_8[1] = EIGHT_NEIGHBOURS  # 8-connected within an image, never across images
 
 
 def images_to_grids(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
@@ -260,13 +258,27 @@ def _may_have_margins(mask: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndar
     return full | corner
 
 
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected pieces of each image, numbered on through the stack in raster order.
+
+    One 2-D labelling of the images one under the other with an empty row
+    between them (8 connectivity does not reach across it): measured 20 %
+    faster than a 3-D structure that does not connect along the stack axis.
+    """
+    n, h, w = mask.shape
+    spaced = np.zeros((n, h + 1, w), dtype=bool)
+    spaced[:, :h] = mask
+    labels, count = ndimage.label(spaced.reshape(n * (h + 1), w), structure=EIGHT_NEIGHBOURS)
+    return labels.reshape(n, h + 1, w)[:, :h], int(count)
+
+
 def _drop_specks(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """As :func:`batchdigits.grid.clean_mask`'s last step: pieces under 8 % of the largest go.
 
     Returns the mask and which images still hold at least 3 ink pixels.
     """
     n = mask.shape[0]
-    labels, count = ndimage.label(mask, structure=PLANE_ONLY_8)
+    labels, count = _label(mask)
     if count:
         sizes = np.bincount(labels.ravel(), minlength=count + 1)
         last = np.maximum.accumulate(labels.reshape(n, -1).max(axis=1))  # labels run in raster order
@@ -299,10 +311,12 @@ def _upright_in_box(values: np.ndarray, ok: np.ndarray, h: np.ndarray, w: np.nda
     strong = values > 0.5
     has_strong = strong.reshape(n, -1).any(axis=1)
     chosen = np.where(has_strong[:, None, None], strong, values != 0) & ok[:, None, None]
-    owner, ys, xs = np.nonzero(chosen)
+    where = np.flatnonzero(chosen)  # image by image, each in raster order, as np.nonzero
+    owner, pixel = np.divmod(where, S * S)
+    ys, xs = np.divmod(pixel, S)
     coeffs = np.zeros((n, 6))
     if owner.size:
-        coeffs = _box_coefficients(owner, ys, xs, values[owner, ys, xs].astype(np.float64), n)
+        coeffs = _box_coefficients(owner, ys, xs, values.ravel()[where].astype(np.float64), n)
     return _resample(values, coeffs, h, w)
 
 

@@ -86,15 +86,16 @@ def test_one_image_gives_the_same_grid_alone_and_in_any_stack(scans: list[Path])
 
 
 def test_images_that_touch_across_the_stack_are_labelled_apart() -> None:
-    """A speck beside the same place as a big stroke of the previous image is still a speck."""
-    big = np.full((40, 40), 255, np.uint8)
-    big[5:35, 10:30] = 0
-    digit_and_speck = np.full((40, 40), 255, np.uint8)
-    digit_and_speck[5:35, 2:6] = 0  # a "1"
-    digit_and_speck[20, 20] = 0  # a speck over the previous image's blot
-    stacked = images_to_grids([big, digit_and_speck])
-    assert same(stacked[1], image_to_grid(digit_and_speck))
+    """A speck at the place of a big stroke of the previous image, or just below it, is still a speck."""
+    big = np.full((64, 64), 255, np.uint8)
+    big[8:64, 20:44] = 0  # down to the bottom row
+    digit_and_specks = np.full((64, 64), 255, np.uint8)
+    digit_and_specks[5:60, 2:8] = 0  # a "1"
+    digit_and_specks[30, 30] = 0  # over the previous image's blot
+    digit_and_specks[0, 30] = 0  # in the top row, under the blot's bottom row
+    stacked = images_to_grids([big, digit_and_specks])
     assert same(stacked[0], image_to_grid(big))
+    assert same(stacked[1], image_to_grid(digit_and_specks))
 
 
 def test_odd_inputs_take_the_reference_path_in_place() -> None:

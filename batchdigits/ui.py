@@ -13,15 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from .files import walk
 
@@ -51,6 +42,16 @@ class ProgressBar:
     """A rich progress bar whose total is counted in a background thread."""
 
     def __init__(self, console: Console, folder: str, recursive: bool) -> None:
+        from rich.progress import (  # only on a terminal: not imported for --help or cron
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -79,7 +80,7 @@ class ProgressBar:
             rate = self._done / max(time.monotonic() - self._start, 1e-9)
             self._progress.update(self._task, completed=self._done, rate=f"{rate:.0f}")
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         self._progress.start()
         self._counter.start()
         return self

@@ -120,6 +120,6 @@ def convert_chunk(tasks: list[Task]) -> list[Converted]:
         grays.append(decoded[0])
         hashes.append(decoded[1])
         answers.append(None)
-    for i, sha, (grid, error) in zip(where, hashes, _grids(grays)):
+    for i, sha, (grid, error) in zip(where, hashes, _grids(grays), strict=True):
         answers[i] = Converted(grid, error, sha)
     return [answer for answer in answers if answer is not None]

@@ -74,7 +74,7 @@ def images_to_grids(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
             out[i] = image_to_grid(img)
     if common:
         grids = _convert_stack([images[i] for i in common])
-        for i, grid in zip(common, grids):
+        for i, grid in zip(common, grids, strict=True):
             out[i] = grid
     return out
 
@@ -167,7 +167,7 @@ def _ink_strength(canvas: np.ndarray, h: np.ndarray, w: np.ndarray) -> tuple[np.
 def _paper_level(canvas: np.ndarray, index: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Median of each image's outer ring, ``max(2, shorter side / 10)`` px wide."""
     n = canvas.shape[0]
-    rings = [_ring(int(a), int(b)) for a, b in zip(h, w)]
+    rings = [_ring(int(a), int(b)) for a, b in zip(h, w, strict=True)]
     sizes = np.array([len(ring) for ring in rings])
     where = np.concatenate(rings) + np.repeat(np.arange(n) * (S * S), sizes)
     hist = _histograms(index.ravel()[where], n)
@@ -309,7 +309,7 @@ def _upright_in_box(values: np.ndarray, ok: np.ndarray, h: np.ndarray, w: np.nda
     """As :func:`batchdigits.grid._upright_in_box`, for every image of the stack at once."""
     n = values.shape[0]
     strong = values > 0.5
-    has_strong = strong.reshape(n, -1).any(axis=1)
+    has_strong = np.asarray(strong.reshape(n, -1).any(axis=1))
     chosen = np.where(has_strong[:, None, None], strong, values != 0) & ok[:, None, None]
     where = np.flatnonzero(chosen)  # image by image, each in raster order, as np.nonzero
     owner, pixel = np.divmod(where, S * S)

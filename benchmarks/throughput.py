@@ -298,13 +298,13 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
     for _ in range(repeats):
         grays = clock("decode", lambda: [decode_file(p)[0] for p in paths])
         grays = [g for g in grays if g is not None]
-        grids = clock("convert", lambda: [g for i in range(0, len(grays), CHUNK)
-                                          for g in images_to_grids(grays[i : i + CHUNK])])
-        clock("convert1", lambda: [image_to_grid(g) for g in grays])
+        grids = clock("convert", lambda grays=grays: [g for i in range(0, len(grays), CHUNK)
+                                                      for g in images_to_grids(grays[i : i + CHUNK])])
+        clock("convert1", lambda grays=grays: [image_to_grid(g) for g in grays])
         flat = np.stack([g.reshape(64) for g in grids if g is not None]).astype(np.uint8)
         with threadpool_limits(1):  # as the main process predicts while the workers convert
-            clock("predict", lambda: [model.predict(flat[i : i + DEFAULT_BATCH_SIZE])
-                                      for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
+            clock("predict", lambda flat=flat: [model.predict(flat[i : i + DEFAULT_BATCH_SIZE])
+                                                for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
     return {k: statistics.median(v) for k, v in runs.items()} | {"files": len(paths)}
 
 

@@ -69,7 +69,7 @@ def test_stacked_grids_equal_per_image_grids_on_varied_scans(
     for start in range(0, len(grays), 64):  # the workers' chunks
         stacked += images_to_grids(grays[start : start + 64])
     reference = [image_to_grid(g) for g in grays]
-    differ = [str(p.name) for p, a, b in zip(scans, stacked, reference) if not same(a, b)]
+    differ = [str(p.name) for p, a, b in zip(scans, stacked, reference, strict=True) if not same(a, b)]
     assert differ == []
     # the set reaches the irregular steps, but only for some images, and the per-image fallback
     assert all(5 <= count < len(grays) // 3 for count in calls.values()), calls
@@ -82,7 +82,7 @@ def test_one_image_gives_the_same_grid_alone_and_in_any_stack(scans: list[Path])
     grays = [decode_file(str(p))[0] for p in scans[:48]]
     alone = [images_to_grids([g])[0] for g in grays]
     mixed = images_to_grids(grays[::-1])[::-1]
-    assert all(same(a, b) for a, b in zip(alone, mixed))
+    assert all(same(a, b) for a, b in zip(alone, mixed, strict=True))
 
 
 def test_images_that_touch_across_the_stack_are_labelled_apart() -> None:
@@ -115,7 +115,7 @@ def test_odd_inputs_take_the_reference_path_in_place() -> None:
     ]
     stacked = images_to_grids(images)
     assert len(stacked) == len(images)
-    for img, grid in zip(images, stacked):
+    for img, grid in zip(images, stacked, strict=True):
         assert same(grid, image_to_grid(img))
     assert stacked[5] is None and stacked[0] is not None
     np.testing.assert_array_equal(stacked[1], grid8)
@@ -138,7 +138,7 @@ def test_a_chunk_answers_like_each_file_converted_alone(tmp_path: Path, scans: l
     paths = [str(p) for p in scans[:40]] + [str(broken), str(blank), str(tmp_path / "missing.png")]
     answers = convert_chunk([Task(p) for p in paths] + [Task("x.png", error="refused")])
     assert len(answers) == len(paths) + 1
-    for path, answer in zip(paths, answers):
+    for path, answer in zip(paths, answers[: len(paths)], strict=True):
         grid, error = convert_file(path)
         assert same(answer.grid, grid) and answer.error == error
         assert answer.grid is None or answer.grid.dtype == np.uint8

@@ -136,7 +136,7 @@ def stroke_grids(
     """
     keys = [(d, k) for d in range(10) for k in range(start, start + per_digit)]
     bounds = np.linspace(0, len(keys), max(1, min(CHUNKS, len(keys))) + 1).astype(int)
-    chunks = [keys[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    chunks = [keys[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     if jobs == 1:
         parts = [_stroke_chunk(c, seed) for c in chunks]
     else:

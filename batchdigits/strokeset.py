@@ -2,8 +2,9 @@
 
 ``batchdigits/data/strokes.npz`` holds :func:`batchdigits.augment.stroke_grids`
 for ``PER_DIGIT`` drawings of each digit with seed ``SEED``: the grids
-(uint8, digit by digit in sample order), their labels and letter forms.  Generating them takes ~10 s on 2 cores, loading them 5 ms, so the
-built-in model is trained from the file.  Regenerate it (deterministic)
+(uint8, digit by digit in sample order), their labels and letter forms.
+Generating them takes ~10 s on 2 cores, loading them 5 ms, so the built-in
+model is trained from the file.  Regenerate it (deterministic)
 after changing :mod:`batchdigits.glyphs` or the grid conversion::
 
     python -m batchdigits.strokeset            # writes batchdigits/data/strokes.npz
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     target = Path(args[0]) if args else PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     arrays = generate()
-    np.savez_compressed(target, **arrays)
+    np.savez_compressed(target, grids=arrays["grids"], labels=arrays["labels"], forms=arrays["forms"],
+                        meta=arrays["meta"])
     print(f"{target}: {len(arrays['labels'])} grids ({target.stat().st_size} bytes)")
     return 0
 

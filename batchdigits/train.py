@@ -216,7 +216,7 @@ def _gather(halves: list[Half], results: list[tuple[np.ndarray, np.ndarray]]) ->
     """The halves' scores and correctness back in the strokes' order."""
     n = len(halves[0][0])
     scores, right = np.zeros(n), np.zeros(n, bool)
-    for (held, *_), (score, ok) in zip(halves, results):
+    for (held, *_), (score, ok) in zip(halves, results, strict=True):
         scores[held], right[held] = score, ok
     return scores, right
 

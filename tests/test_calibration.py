@@ -87,7 +87,7 @@ def test_the_builtin_model_round_trips_through_skops_with_its_calibrator(tmp_pat
     assert again.metadata == default_model.metadata
     assert isinstance(again.calibrator, IsotonicRegression)
     grids, labels, _ = stroke_grids(5, seed=HELD_OUT_SEED)
-    for a, b in zip(again.predict(grids), default_model.predict(grids)):
+    for a, b in zip(again.predict(grids), default_model.predict(grids), strict=True):
         np.testing.assert_array_equal(a, b)
     raw = again.raw_predict(grids)[1]
     assert not np.allclose(raw, again.predict(grids)[1])  # the calibrator is applied
@@ -119,12 +119,12 @@ def test_fit_calibrator_maps_scores_to_the_share_right_and_caps_certainty():
 def test_stroke_grids_are_deterministic_and_independent_of_workers():
     one = stroke_grids(3, seed=5, jobs=1)
     two = stroke_grids(3, seed=5, jobs=2)
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=True):
         np.testing.assert_array_equal(a, b)
     other = stroke_grids(3, seed=6, jobs=1)
     assert not np.array_equal(one[0], other[0])
     assert set(one[1]) == set(range(10))
-    assert all(0 <= f < len(FORMS[d]) for d, f in zip(one[1], one[2]))
+    assert all(0 <= f < len(FORMS[d]) for d, f in zip(one[1], one[2], strict=True))
 
 
 def test_the_shipped_stroke_grids_are_what_the_generator_makes():

@@ -52,10 +52,25 @@ def owned_temp(target: str) -> Iterator[tuple[int, str]]:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+_REPLACES: list[tuple[str, str]] = []  # (target, temp file) of every replace begun in this process
+
+
+@contextmanager
+def naming(path: str) -> Iterator[None]:
+    """An ``OSError`` from the block without a file name (a ``write`` on a full disk)
+    gets ``path`` as its ``filename``, so the message can say which file."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = path
+        raise
+
+
 @contextmanager
 def atomic_write(target: str, binary: bool = False) -> Iterator[IO]:
     """Yield a file handle whose content replaces ``target`` on success."""
-    with owned_temp(target) as (fd, tmp):
+    with owned_temp(target) as (fd, tmp), naming(target):
         if binary:
             fh: IO = os.fdopen(fd, "wb")
         else:
@@ -65,7 +80,32 @@ def atomic_write(target: str, binary: bool = False) -> Iterator[IO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _default_mode())
-        os.replace(tmp, target)
+        _REPLACES.append((target, tmp))
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):  # not replaced (an interrupt just after it was)
+                _REPLACES.remove((target, tmp))
+            raise
+
+
+def replace_mark() -> int:
+    """A mark for :func:`replaced_since`: how many replaces this process began."""
+    return len(_REPLACES)
+
+
+def replaced_since(mark: int) -> list[str]:
+    """Targets really replaced (their temporary file is gone) since ``mark``."""
+    return [target for target, tmp in _REPLACES[mark:] if not os.path.exists(tmp)]
+
+
+def interrupted_message(mark: int = 0) -> str:
+    """What an interrupt left behind, in one line: the files replaced since ``mark``
+    are complete new versions; anything else keeps its previous content."""
+    done = list(dict.fromkeys(replaced_since(mark)))
+    if not done:
+        return "interrupted; the previous output was left as it was"
+    return f"interrupted after {', '.join(done)} had been written completely (the new version is in place)"
 
 
 def remove_stale_temps(target: str) -> None:

@@ -27,7 +27,7 @@ from threadpoolctl import ThreadpoolController
 
 from .concurrency import default_jobs, map_ordered
 from .corrections import Corrections
-from .atomic import is_temp_for, remove_stale_temps, temp_beside
+from .atomic import is_temp_for, naming, remove_stale_temps, temp_beside
 from .files import Found, walk
 from .convert import Converted, Task, convert_chunk, worker_died
 from .grid import GRID_VERSION
@@ -312,7 +312,7 @@ def classify_folder(
             model.sha256, GRID_VERSION, settings.min_confidence, recursive, folder, verify_content
         )
         previous = open_previous(out_path, state, header) if incremental else None
-        with temp_beside(state) as body_path, open(body_path, "w", encoding="utf-8") as body:
+        with temp_beside(state) as body_path, naming(state), open(body_path, "w", encoding="utf-8") as body:
             state_out = StateWriter(body)
             with open_csv(out_path) as csv_out:
                 rows = iter_results(

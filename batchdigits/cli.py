@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import signal
@@ -19,7 +20,9 @@ import typer
 from . import __version__
 from .clihelp import CONTEXT, Command, Group
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE
-from .exitcodes import EXIT_FILE_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
+from .exitcodes import (
+    EXIT_BROKEN_PIPE, EXIT_FILE_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE,
+)
 
 from rich.console import Console
 
@@ -36,7 +39,8 @@ EXIT_CODES_HELP = (
     "1 run completed but some files were errors; "
     "2 unusable arguments, folder, output or model; "
     "75 another run holds the output's lock; "
-    "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact; "
+    "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact unless the message says otherwise; "
+    "141 standard output closed by its reader (| head); "
     "70 internal error."
 )
 ENVIRONMENT_HELP = (
@@ -108,13 +112,24 @@ PickleOption = Annotated[
 @contextmanager
 def handled_errors(console: Console, debug: bool) -> Iterator[None]:
     """Turn failures into one-line messages and documented exit codes."""
+    from .atomic import interrupted_message, replace_mark
+
+    mark = replace_mark()
     try:
         yield
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        error(console, "interrupted; the previous output was left as it was")
+        error(console, interrupted_message(mark))  # says which files are already new and complete
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
+        _silence_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    except OSError as exc:
+        if debug or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        error(console, f"no space left on device: {exc.filename}")
+        raise typer.Exit(EXIT_USAGE) from None
     except Exception as exc:
         if _is_a(exc, "lock", "OutputLocked"):
             error(console, str(exc))
@@ -126,6 +141,16 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
             raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: the closing flush must not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test harness)
+        pass
 
 
 def _is_a(exc: BaseException, module: str, name: str) -> bool:
@@ -352,6 +377,7 @@ def classify(
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
     """
     from .classify import Settings, classify_folder
+    from .entry import pause
     from .lock import output_lock
     from .review import ReviewSheet
     from .ui import maybe_progress
@@ -388,6 +414,7 @@ def classify(
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
                 take_lock=False,
             )
+        pause("replaced")
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))
             log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
@@ -730,7 +757,10 @@ def main() -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(prog_name="batchdigits", standalone_mode=False)
-    except typer.Abort:
+    except typer.Abort:  # an interrupt outside a command's own handling
+        from .atomic import interrupted_message
+
+        error(stderr_console(), interrupted_message())
         code = EXIT_INTERRUPTED
     except TyperException as exc:  # click's usage errors, vendored by typer
         shown = exc.format_message() if hasattr(exc, "format_message") else str(exc)

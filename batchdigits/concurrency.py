@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
@@ -30,6 +31,13 @@ from joblib import Parallel, delayed, parallel_config
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# A run that stops early on purpose (a reader gone, a full disk, Ctrl-C) closes
+# joblib's generator; its "N tasks ... not used" notice is not for our users.
+warnings.filterwarnings(
+    "ignore", message=r"\d+ tasks (have been successfully executed|which were still being processed)",
+    category=UserWarning, module="joblib",
+)
 
 PARENT_POLL_SECONDS = 0.25  # how often a worker checks that its parent is alive
 _IN_WORKER = False  # set in a local worker process by its first chunk

@@ -7,6 +7,7 @@
  70   internal error (a bug)
  75   another run is writing the same output (EX_TEMPFAIL); try later
  130  interrupted (Ctrl-C or SIGTERM); the previous CSV is left as it was
+ 141  standard output was closed by its reader (``| head``); stopped quietly
 ====  =================================================================
 """
 
@@ -18,3 +19,4 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of standard output went away (| head)

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
-from .atomic import atomic_write
+from .atomic import atomic_write, naming
 from .files import is_image_name, open_input
 
 COLUMNS = ("path", "label", "confidence", "status", "error")
@@ -89,12 +89,13 @@ def open_csv(path: str) -> Iterator[CsvOut]:
             yield CsvOut(fh)
         return
     stream = _stdout_text()
-    try:
-        yield CsvOut(stream)
-    finally:
-        stream.flush()
-        if isinstance(stream, io.TextIOWrapper) and stream is not sys.stdout:
-            stream.detach()  # our wrapper only: stdout's buffer stays open
+    with naming("standard output"):  # a full disk behind > or /dev/full: say where
+        try:
+            yield CsvOut(stream)
+        finally:
+            stream.flush()
+            if isinstance(stream, io.TextIOWrapper) and stream is not sys.stdout:
+                stream.detach()  # our wrapper only: stdout's buffer stays open
 
 
 def read_rows(path: str) -> list[Row]:

@@ -45,7 +45,7 @@ from .state import own_file_names, state_path
 from .model import DigitModel, get_default_model
 from .report import Report
 from .write import Row, open_csv
-from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
@@ -59,6 +59,7 @@ class Settings:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     backend: str = "loky"
     scheduler: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are error rows, never decoded
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,9 @@ def iter_results(
             yield tasks
 
     jobs = settings.jobs or default_jobs()
+    convert = functools.partial(convert_chunk, max_pixels=settings.max_pixels)
     results = map_ordered(
-        convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
+        convert, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
     )
     batch: list[tuple[Slot, Converted | None]] = []
     for converted in results:

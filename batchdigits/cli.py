@@ -19,7 +19,7 @@ import typer
 # scipy, Pillow or scikit-learn (benchmarks/startup.py); the commands import them.
 from . import __version__
 from .clihelp import CONTEXT, Command, Group
-from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
 from .exitcodes import (
     EXIT_BROKEN_PIPE, EXIT_FILE_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE,
 )
@@ -314,6 +314,13 @@ def classify(
             "--min-confidence", metavar="X", help="Below this a prediction is low_confidence."
         ),
     ] = DEFAULT_MIN_CONFIDENCE,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-pixels", metavar="N",
+            help="Decoded pixels per image at most; larger images are error rows, never decoded.",
+        ),
+    ] = DEFAULT_MAX_PIXELS,
     backend: Annotated[
         Backend,
         typer.Option(
@@ -388,6 +395,7 @@ def classify(
         check_range("--batch-size", batch_size, 1)
         check_range("--jobs", jobs, 0)
         check_range("--min-confidence", min_confidence, 0.0, 1.0)
+        check_range("--max-pixels", max_pixels, 1)
         check_folder(folder)
         check_output(out)
         check_replaceable(out, folder, force)
@@ -404,7 +412,7 @@ def classify(
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
-            scheduler=scheduler,
+            scheduler=scheduler, max_pixels=max_pixels,
         )
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:

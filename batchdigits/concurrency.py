@@ -39,6 +39,10 @@ warnings.filterwarnings(
     category=UserWarning, module="joblib",
 )
 
+WORKER_MEMORY = 256 * 2**20
+"""Memory a local worker may allocate beyond what it holds after start-up (its
+``RLIMIT_DATA``): an image needing more is a ``MemoryError``, an error row, so
+the run's peak stays about ``main + jobs * (62 MB + WORKER_MEMORY)``."""
 PARENT_POLL_SECONDS = 0.25  # how often a worker checks that its parent is alive
 _IN_WORKER = False  # set in a local worker process by its first chunk
 
@@ -149,6 +153,7 @@ class InWorker(Generic[T, R]):
         if not _IN_WORKER and os.getpid() != self.parent:
             _IN_WORKER = True
             watch_parent(self.parent)
+            limit_memory(WORKER_MEMORY)
         return self.func(chunk)
 
 
@@ -170,6 +175,22 @@ def watch_parent(parent: int) -> None:
         os._exit(1)  # no cleanup: the parent, who wanted the answers, is gone
 
     threading.Thread(target=watch, name="batchdigits-parent-watch", daemon=True).start()
+
+
+def limit_memory(budget: int) -> None:
+    """Let this process allocate at most ``budget`` bytes more (``RLIMIT_DATA`` over
+    the current ``VmData``; Linux).  Not ``RLIMIT_AS``: the address space of
+    OpenBLAS's threads and of shared libraries is reserved, not used."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as fh:
+            used = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmData:"))
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        soft = used + budget if hard == resource.RLIM_INFINITY else min(hard, used + budget)
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+    except (ImportError, OSError, StopIteration, ValueError):
+        pass  # not Linux: no bound, the pixel cap still holds
 
 
 def _dask_client(scheduler: str | None) -> Any:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .concurrency import in_worker
+from .defaults import DEFAULT_MAX_PIXELS
 from .grid import INPUT_SIDE, image_to_grid
 from .gridstack import images_to_grids
 from .incremental import file_sha256
@@ -54,10 +55,10 @@ class Converted:
     same: bool = False
 
 
-def decode_file(path: str) -> tuple[np.ndarray | None, str]:
+def decode_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, str]:
     """Load one file reduced for the conversion: ``(gray or None, error)``; never raises."""
     try:
-        return load_image(path, max_side=LOAD_SIDE), ""
+        return load_image(path, max_side=LOAD_SIDE, max_pixels=max_pixels), ""
     except ImageError as exc:
         return None, str(exc)
 
@@ -88,14 +89,14 @@ def _grids(grays: list[np.ndarray]) -> list[tuple[np.ndarray | None, str]]:
     return [(None if grid is None else grid.astype(np.uint8), "") for grid in grids]
 
 
-def _decode_task(task: Task) -> Converted | tuple[np.ndarray, str]:
+def _decode_task(task: Task, max_pixels: int) -> Converted | tuple[np.ndarray, str]:
     """A task's answer when no conversion is needed, else its image and content hash."""
     if task.error:
         return Converted(None, task.error)
     sha = file_sha256(task.path) if (task.expect_sha256 or task.want_sha256) else ""
     if task.expect_sha256 and sha == task.expect_sha256:
         return Converted(None, sha256=sha, same=True)
-    gray, error = decode_file(task.path)
+    gray, error = decode_file(task.path, max_pixels)
     return Converted(None, error, sha) if gray is None else (gray, sha)
 
 
@@ -108,8 +109,9 @@ WORKER_DIED = "worker died while decoding"
 _CRASH_ON = "BATCHDIGITS_TEST_CRASH_ON"  # tests only: a worker kills itself on this file name
 
 
-def convert_chunk(tasks: list[Task]) -> list[Converted]:
-    """Worker entry point: a chunk of tasks, answers in the same order.
+def convert_chunk(tasks: list[Task], max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Converted]:
+    """Worker entry point: a chunk of tasks, answers in the same order; an image
+    over ``max_pixels`` is an error (see :func:`~batchdigits.load.load_image`).
 
     Files are decoded one by one, then the chunk's grids are made as one
     stack (:func:`batchdigits.gridstack.images_to_grids`).
@@ -122,7 +124,7 @@ def convert_chunk(tasks: list[Task]) -> list[Converted]:
     grays: list[np.ndarray] = []
     hashes: list[str] = []
     for task in tasks:
-        decoded = _decode_task(task)
+        decoded = _decode_task(task, max_pixels)
         if isinstance(decoded, Converted):
             answers.append(decoded)
             continue

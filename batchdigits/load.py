@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .defaults import DEFAULT_MAX_PIXELS
 from .files import NotRegularFile, open_input
 
 MAX_SIDE = 512
@@ -37,8 +38,16 @@ class ImageError(Exception):
     """A file that cannot be turned into an image; ``str(err)`` is the reason."""
 
 
-def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.ndarray:
-    """Return the image at ``path`` as a 2-D ``uint8`` grayscale array."""
+def load_image(
+    path: str | os.PathLike[str], max_side: int = MAX_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Return the image at ``path`` as a 2-D ``uint8`` grayscale array.
+
+    An image that would decode to more than ``max_pixels`` pixels (its header
+    says so, read before anything is decoded; the first frame's own size for
+    multi-frame files; a JPEG's size at the reduced scale it is decoded at)
+    is an :class:`ImageError`: a file of a few KB can claim gigabytes.
+    """
     try:
         with open_input(os.fspath(path)) as fh:  # never blocks: a FIFO is refused once open
             if os.fstat(fh.fileno()).st_size == 0:
@@ -46,8 +55,8 @@ def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.nda
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Pillow's decoder chatter is not for users
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(fh) as img:
-                    return _to_gray(img, max_side)
+                with Image.open(fh) as img:  # reads the header only
+                    return _to_gray(img, max_side, max_pixels)
     except (ImageError, NotRegularFile) as exc:
         raise ImageError(str(exc)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -61,7 +70,9 @@ def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.nda
         raise ImageError("permission denied") from None
     except OSError as exc:
         raise ImageError(_os_reason(exc)) from None
-    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as exc:
+    except MemoryError:
+        raise ImageError("cannot decode image: it needs more memory than a worker may use") from None
+    except (ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
         raise ImageError(f"cannot decode image: {exc}") from None
 
 
@@ -74,10 +85,21 @@ def _os_reason(exc: OSError) -> str:
     return f"cannot decode image: {text}"
 
 
-def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
-    img.seek(0)
+def check_pixels(img: Image.Image, max_pixels: int) -> None:
+    """Refuse an image whose (frame) size is over ``max_pixels``, before decoding it."""
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"too large: {width}x{height} is {width * height:,} pixels, "
+            f"over the limit of {max_pixels:,} (--max-pixels)"
+        )
+
+
+def _to_gray(img: Image.Image, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    img.seek(0)  # decodes nothing yet
     if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that is enough,
         img.draft("L", (max_side, max_side))  # and of a colour JPEG only the luma
+    check_pixels(img, max_pixels)  # the first frame's own size; a JPEG's at its draft scale
     img.load()
     img = ImageOps.exif_transpose(img)
     if img.mode.startswith("I;16"):

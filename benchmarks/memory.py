@@ -1,6 +1,7 @@
 """Peak memory of ``batchdigits classify`` on 10k and 200k files, and walk latency.
 
     python benchmarks/memory.py [--small N] [--large M] [--keep DIR]
+    python benchmarks/memory.py --bombs      # resource bombs: peak < 1 GB whatever the inputs
 
 Generates two folders of tiny 28x28 PNG digits (N = 10 000 and M = 200 000
 files by default, 1000 files per subfolder; the same few encoded byte strings
@@ -229,12 +230,69 @@ def full_walk_seconds(folder: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
+TARGET_BOMBS_MB = 1024.0
+
+
+def write_bombs(folder: Path, copies: int) -> list[str]:
+    """Files of a few KB that decode (or claim to decode) to huge images, ``copies`` of each
+    kind, among 200 ordinary digits: a PGM header claiming 9000x9000 (118 bytes), PNG
+    and WebP of 5001x5001 (just over the 25 MP cap), and -- under the cap -- a PNG
+    4999x4999 RGBA, a 1 x 16 million TIFF and a 4000x6000 RGB PNG."""
+    folder.mkdir(parents=True)
+    made = {
+        "header.pgm": b"P5\n9000 9000\n255\n".ljust(118, b"\0"),
+    }
+    for name, img, kwargs in (
+        ("over.png", Image.new("L", (5001, 5001), 255), {"optimize": True}),
+        ("over.webp", Image.new("L", (5001, 5001), 255), {"lossless": True}),
+        ("rgba.png", Image.new("RGBA", (4999, 4999), (255, 255, 255, 0)), {"optimize": True}),
+        ("strip.tif", Image.new("L", (1, 16_000_000), 255), {"compression": "tiff_deflate"}),
+        ("rgb.png", Image.new("RGB", (4000, 6000), (255, 255, 255)), {"optimize": True}),
+    ):
+        buf = io.BytesIO()
+        img.save(buf, format=name.rsplit(".", 1)[1].replace("tif", "tiff").upper(), **kwargs)
+        made[name] = buf.getvalue()
+    for i in range(copies):
+        for name, data in made.items():
+            (folder / f"{i:02d}-{name}").write_bytes(data)
+    for i, (_, data) in enumerate(encoded_digits(200)):
+        (folder / f"digit{i:03d}.png").write_bytes(data)
+    return [f"{name} {len(data)} B" for name, data in made.items()]
+
+
+def bombs(root: Path, exe: Path, copies: int) -> int:
+    """Measure the run's peak on the bombs folder (see :func:`write_bombs`)."""
+    folder = root / "bombs"
+    kinds = write_bombs(folder, copies)
+    print(f"data: {copies} each of {', '.join(kinds)}; 200 digits; in {folder}", flush=True)
+    out = root / "bombs.csv"
+    cmd = [str(exe), "classify", str(folder), "--out", str(out), "--jobs", "0", "--quiet"]
+    print(f"run: {' '.join(cmd)}", flush=True)
+    res = run_measured(cmd)
+    import csv
+    from collections import Counter
+
+    with open(out, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    errors = Counter(r["error"] for r in rows if r["status"] == "error")
+    print(f"  exit {res.returncode}, {len(rows)} rows, {res.seconds:.1f} s; error rows:")
+    for reason, n in sorted(errors.items()):
+        print(f"    {n} x {reason}")
+    print(f"  peak tree RSS (sum of VmRSS, up to {res.peak_procs} processes): {mb(res.peak_rss_kb):.1f} MB; "
+          f"PSS {mb(res.peak_pss_kb):.1f} MB; largest process (ru_maxrss) {mb(res.ru_maxrss_kb):.1f} MB")
+    ok = res.peak_rss_kb / 1024 < TARGET_BOMBS_MB
+    print(f"target: peak tree RSS < {TARGET_BOMBS_MB:.0f} MB: {verdict(ok)}")
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--small", type=int, default=10_000, help="files in the small folder")
     ap.add_argument("--large", type=int, default=200_000, help="files in the large folder")
     ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the files")
     ap.add_argument("--no-flat", action="store_true", help="skip the flat-folder walk check")
+    ap.add_argument("--bombs", type=int, nargs="?", const=4, metavar="COPIES",
+                    help="only the resource-bomb folder (COPIES of each kind, default 4)")
     args = ap.parse_args(argv)
 
     import PIL
@@ -261,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         root = Path(tempfile.mkdtemp(prefix="bd-memory-"))
     exe = Path(sys.executable).with_name("batchdigits")
+    if args.bombs:
+        try:
+            return bombs(root, exe, args.bombs)
+        finally:
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
     try:
         variants = encoded_digits(N_VARIANTS)
         sizes = {"small": args.small, "large": args.large}

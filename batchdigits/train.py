@@ -1,9 +1,11 @@
-"""Train a digit classifier on ``load_digits`` (and the user's own labelled grids).
+"""Train a digit classifier on ``load_digits``, generated pen strokes and the user's own labelled grids.
 
 ``train(...)`` measures accuracy on a holdout split (the scikit-learn
 tutorial's split of ``load_digits``: ``test_size=0.2, random_state=0``, plus
-20 % of any extra data), then refits on everything and returns the model with
-its report.
+20 % of any extra data), then refits on everything (with the built-in set:
+``load_digits``, its shifted and distorted copies, and the shipped pen-stroke
+grids of :mod:`batchdigits.strokeset`), calibrates the model's confidence
+(:func:`calibrate`) and returns the model with its report.
 
 >>> result = train_builtin()              # doctest: +SKIP
 >>> round(result.accuracy, 3)             # doctest: +SKIP

@@ -13,15 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from .files import walk
 
@@ -42,6 +33,21 @@ def log(console: Console, message: str, quiet: bool = False) -> None:
         console.print(f"{stamp} {message}", markup=False, soft_wrap=True)
 
 
+def log_block(console: Console, block: object, quiet: bool = False) -> None:
+    """A table or other block for people; without a terminal, each of its lines is
+    a timestamped log line (a cron log reads line by line)."""
+    if quiet:
+        return
+    if console.is_terminal:
+        console.print(block)
+        return
+    with console.capture() as captured:
+        console.print(block)
+    for line in captured.get().splitlines():
+        if line.strip():
+            log(console, line.rstrip())
+
+
 def error(console: Console, message: str) -> None:
     """A one-line error, always printed (even with --quiet)."""
     console.print(f"batchdigits: error: {message}", markup=False, soft_wrap=True, style="red")
@@ -51,6 +57,16 @@ class ProgressBar:
     """A rich progress bar whose total is counted in a background thread."""
 
     def __init__(self, console: Console, folder: str, recursive: bool) -> None:
+        from rich.progress import (  # only on a terminal: not imported for --help or cron
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),

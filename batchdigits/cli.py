@@ -479,7 +479,8 @@ def train(
             raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
         try:
             result = fit(
-                extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment
+                extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment,
+                jobs=jobs,
             )
         except ValueError as exc:
             raise UsageProblem(str(exc)) from None

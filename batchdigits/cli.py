@@ -353,7 +353,7 @@ def classify(
     """
     from .classify import Settings, classify_folder
     from .lock import output_lock
-    from .review import ReviewSheet
+    from .review import ReviewSheet, sheet_format
     from .ui import maybe_progress
 
     console = stderr_console()
@@ -365,6 +365,8 @@ def classify(
         check_folder(folder)
         check_output(out)
         check_replaceable(out, folder, force)
+        if review_sheet is not None and sheet_format(review_sheet) is None:
+            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         for extra in (review_sheet, summary_json):
             if extra is not None:
                 check_output(str(extra))

@@ -15,6 +15,7 @@ model once per batch of grids (``DigitModel.predict``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections import deque
@@ -124,6 +125,8 @@ def iter_results(
                     on_skip(entry)
                 continue
             slot = _slot(entry, previous, verify_content, need_stamps, corrections)
+            if slot.task is not None and slot.task.max_pixels != settings.max_pixels:
+                slot.task = dataclasses.replace(slot.task, max_pixels=settings.max_pixels)
             slots.append(slot)
             if slot.task is not None:
                 tasks.append(slot.task)
@@ -137,9 +140,8 @@ def iter_results(
             yield tasks
 
     jobs = settings.jobs or default_jobs()
-    convert = functools.partial(convert_chunk, max_pixels=settings.max_pixels)
     results = map_ordered(
-        convert, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
+        convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
     )
     batch: list[tuple[Slot, Converted | None]] = []
     for converted in results:

@@ -32,13 +32,15 @@ class Task:
 
     ``error`` is passed on without touching the file; with ``expect_sha256``
     the file is converted only if its content hash differs; ``want_sha256``
-    asks for the hash of a converted file.
+    asks for the hash of a converted file.  An image over ``max_pixels`` is an
+    error, never decoded (see :func:`~batchdigits.load.load_image`).
     """
 
     path: str
     error: str = ""
     expect_sha256: str = ""
     want_sha256: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,14 @@ def _grids(grays: list[np.ndarray]) -> list[tuple[np.ndarray | None, str]]:
     return [(None if grid is None else grid.astype(np.uint8), "") for grid in grids]
 
 
-def _decode_task(task: Task, max_pixels: int) -> Converted | tuple[np.ndarray, str]:
+def _decode_task(task: Task) -> Converted | tuple[np.ndarray, str]:
     """A task's answer when no conversion is needed, else its image and content hash."""
     if task.error:
         return Converted(None, task.error)
     sha = file_sha256(task.path) if (task.expect_sha256 or task.want_sha256) else ""
     if task.expect_sha256 and sha == task.expect_sha256:
         return Converted(None, sha256=sha, same=True)
-    gray, error = decode_file(task.path, max_pixels)
+    gray, error = decode_file(task.path, task.max_pixels)
     return Converted(None, error, sha) if gray is None else (gray, sha)
 
 
@@ -109,9 +111,8 @@ WORKER_DIED = "worker died while decoding"
 _CRASH_ON = "BATCHDIGITS_TEST_CRASH_ON"  # tests only: a worker kills itself on this file name
 
 
-def convert_chunk(tasks: list[Task], max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Converted]:
-    """Worker entry point: a chunk of tasks, answers in the same order; an image
-    over ``max_pixels`` is an error (see :func:`~batchdigits.load.load_image`).
+def convert_chunk(tasks: list[Task]) -> list[Converted]:
+    """Worker entry point: a chunk of tasks, answers in the same order.
 
     Files are decoded one by one, then the chunk's grids are made as one
     stack (:func:`batchdigits.gridstack.images_to_grids`).
@@ -124,7 +125,7 @@ def convert_chunk(tasks: list[Task], max_pixels: int = DEFAULT_MAX_PIXELS) -> li
     grays: list[np.ndarray] = []
     hashes: list[str] = []
     for task in tasks:
-        decoded = _decode_task(task, max_pixels)
+        decoded = _decode_task(task)
         if isinstance(decoded, Converted):
             answers.append(decoded)
             continue

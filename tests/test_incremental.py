@@ -63,9 +63,9 @@ def conversions(monkeypatch):
     calls: list[str] = []
     real = convert_module.decode_file
 
-    def counting(path):
+    def counting(path, *args):
         calls.append(path)
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(convert_module, "decode_file", counting)
     return calls

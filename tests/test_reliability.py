@@ -164,8 +164,8 @@ def test_sigkill_mid_run_keeps_the_previous_csv_and_state_and_the_next_run_recov
     assert json.loads(state_of(out).read_text().splitlines()[0])["csv_sha256"]
 
 
-def process_table() -> dict[int, tuple[int, str]]:
-    """``{pid: (parent pid, state)}`` of every process, from /proc."""
+def process_table() -> dict[int, tuple[int, str, int]]:
+    """``{pid: (parent pid, state, start time)}`` of every process, from /proc."""
     table = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -174,24 +174,26 @@ def process_table() -> dict[int, tuple[int, str]]:
                     fields = fh.read().rsplit(b")", 1)[1].split()
             except OSError:
                 continue  # gone meanwhile
-            table[int(name)] = (int(fields[1]), fields[0].decode())
+            table[int(name)] = (int(fields[1]), fields[0].decode(), int(fields[19]))
     return table
 
 
-def descendants(pid: int) -> set[int]:
+def descendants(pid: int) -> set[tuple[int, int]]:
+    """``(pid, start time)`` of every descendant of ``pid`` (the start time tells a
+    reused pid from the process it named)."""
     table, found, todo = process_table(), set(), [pid]
     while todo:
         parent = todo.pop()
-        children = {p for p, (ppid, _) in table.items() if ppid == parent} - found
+        children = {(p, start) for p, (ppid, _, start) in table.items() if ppid == parent} - found
         found |= children
-        todo.extend(children)
+        todo.extend(p for p, _ in children)
     return found
 
 
-def alive(pids: set[int]) -> set[int]:
-    """The pids of ``pids`` still running (a zombie nobody reaps counts as gone)."""
+def alive(procs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The processes of ``procs`` still running (a zombie nobody reaps counts as gone)."""
     table = process_table()
-    return {p for p in pids if p in table and table[p][1] != "Z"}
+    return {(p, s) for p, s in procs if p in table and table[p][1] != "Z" and table[p][2] == s}
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
@@ -214,8 +216,8 @@ def test_sigkill_on_the_main_process_takes_its_workers_and_trackers_with_it(tmp_
         time.sleep(0.05)
 
     assert proc.returncode == -signal.SIGKILL
-    left = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in alive(children)}
-    assert left == {}, "workers or trackers outlived the killed run"
+    left = alive(children)
+    assert left == set(), f"workers or trackers outlived the killed run: {left} of {children}"
     assert not out.exists()
     proc.communicate(timeout=10)
 

@@ -189,6 +189,48 @@ def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
         fh.write("\n")
 
 
+def check_adaptable(model: DigitModel) -> None:
+    """``--adapt`` needs a model that keeps its training grids; checked before any work."""
+    from .adapt import AdaptError, training_set
+
+    try:
+        training_set(model)
+    except AdaptError as exc:
+        raise UsageProblem(f"--adapt: {exc}") from None
+
+
+def adapt_progress(console: Console, bar: object, quiet: bool) -> Callable[[str, int], None]:
+    """``classify --adapt``'s passes on the progress bar, and one log line as each begins."""
+    titles = {
+        "converting": "pass 1 of 2: converting every file",
+        "adapting": "adapting the model to the folder's scans",
+        "classifying": "pass 2 of 2: classifying with the adapted model",
+    }
+    seen: set[str] = set()
+
+    def on_phase(name: str, done: int) -> None:
+        if name not in seen:
+            seen.add(name)
+            if bar is None:  # on a terminal the bar says it
+                log(console, titles[name] + "...", quiet)
+        phase = getattr(bar, "phase", None)
+        if phase is not None:
+            phase(name, done)
+
+    return on_phase
+
+
+def describe_adaptation(info: dict[str, object]) -> str:
+    """One line saying what ``--adapt`` did."""
+    if not info.get("fitted"):
+        return f"not adapted ({str(info['method']).removeprefix('none: ')})"
+    return (
+        f"adapted to {info['grids']} grids ({info['fitted']} fitted, {info['pseudo_labels']} "
+        f"pseudo-labels, {info['changed']} changed from the model's reading) by {info['method']} "
+        f"in {float(info['seconds']):.1f}s"  # type: ignore[arg-type]
+    )
+
+
 def _fan_out(listeners: list[Callable[[Row], None]]) -> Callable[[Row], None] | None:
     if not listeners:
         return None
@@ -259,6 +301,13 @@ def classify(
             help="Corrections file from `batchdigits review`: its labels become `reviewed` rows.",
         ),
     ] = None,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="Convert every file, adapt the model to this folder's own scans, then classify (two passes; not with --incremental).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     allow_pickle: PickleOption = False,
     force: Annotated[
@@ -286,9 +335,18 @@ def classify(
                 check_replaceable(str(extra), folder, force, csv_only=False)
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
+        if incremental and adapt:
+            raise UsageProblem(
+                "--adapt cannot be combined with --incremental (the adapted model depends on the "
+                "whole folder, so no row could be reused); for cron, save an adapted model once with "
+                "`batchdigits train --unlabelled FOLDER --out model.skops` and run "
+                "`classify --incremental --model model.skops`"
+            )
         check_backend(backend, scheduler)
         corrections = open_corrections(corrections_path, folder)
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
+        if adapt:
+            check_adaptable(model)
         settings = Settings(batch_size, jobs, min_confidence, backend, scheduler)
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
@@ -296,10 +354,13 @@ def classify(
             report = classify_folder(
                 folder, out, model, recursive, settings, _fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
+                adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt else None,
             )
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))
             log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
+        if report.adaptation is not None:
+            log(console, describe_adaptation(report.adaptation), quiet)
         if summary_json is not None:
             write_summary_json(report, str(summary_json), model)
         if not quiet:

@@ -12,9 +12,19 @@ image -> grid conversion do not load scikit-learn.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version: pyproject.toml reads it from here
+
+if TYPE_CHECKING:  # type checkers and IDEs see the real names; at run time they load lazily
+    from .classify import Settings, classify_folder, iter_rows
+    from .convert import convert_file
+    from .grid import GRID_VERSION, image_to_grid
+    from .load import ImageError, load_image
+    from .model import DigitModel, ModelError, get_default_model, load_model, save_model
+    from .report import Report
+    from .transformer import GridTransformer
+    from .write import Row, read_rows
 
 _EXPORTS = {
     "GRID_VERSION": "grid",
@@ -36,7 +46,27 @@ _EXPORTS = {
     "read_rows": "write",
 }
 
-__all__ = sorted(_EXPORTS)
+# spelled out (not sorted(_EXPORTS)) so that linters and type checkers read it;
+# tests/test_api.py checks that it names exactly _EXPORTS and the imports above
+__all__ = [
+    "GRID_VERSION",
+    "DigitModel",
+    "GridTransformer",
+    "ImageError",
+    "ModelError",
+    "Report",
+    "Row",
+    "Settings",
+    "classify_folder",
+    "convert_file",
+    "get_default_model",
+    "image_to_grid",
+    "iter_rows",
+    "load_image",
+    "load_model",
+    "read_rows",
+    "save_model",
+]
 
 
 def __getattr__(name: str) -> Any:

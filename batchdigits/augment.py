@@ -101,7 +101,7 @@ def distorted_parallel(
     bounds = np.linspace(0, len(X), CHUNKS + 1).astype(int)
     parts = Parallel(n_jobs=jobs)(
         delayed(distorted_grids)(X[a:b], seed, a, None if y is None else y[a:b])
-        for a, b in zip(bounds[:-1], bounds[1:])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     )
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

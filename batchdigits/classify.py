@@ -53,9 +53,9 @@ CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """How a run classifies: batching, workers and the confidence threshold."""
+    """How a run classifies: batching, workers and the confidence threshold (keywords only)."""
 
     batch_size: int = DEFAULT_BATCH_SIZE
     jobs: int = 0  # 0: all cores
@@ -226,7 +226,7 @@ def predict_batch(
         grids = np.stack([batch[i][1].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
         with _thread_pools().limit(limits=1):  # the workers have the cores: no spinning team
             digits, confidence = model.predict(grids)
-        labels = {i: (int(d), float(c)) for i, d, c in zip(with_grid, digits, confidence)}
+        labels = {i: (int(d), float(c)) for i, d, c in zip(with_grid, digits, confidence, strict=True)}
     out = []
     for i, (slot, converted) in enumerate(batch):
         file_stamp = slot.file_stamp
@@ -281,6 +281,7 @@ def own_files_filter(out: str | None) -> Callable[[str], bool] | None:
 
 def classify_folder(
     folder: str | os.PathLike[str],
+    *,
     out: str | os.PathLike[str] | None = "predictions.csv",
     model: DigitModel | None = None,
     recursive: bool = True,
@@ -294,6 +295,7 @@ def classify_folder(
 ) -> Report:
     """Classify every image under ``folder``; write the CSV to ``out``.
 
+    Every argument but ``folder`` is a keyword.
     ``out`` may be a path, ``"-"`` for stdout, or ``None`` to write nothing.
     With a path, only one run at a time may write it (else :class:`OutputLocked`).
     ``incremental`` reuses the rows of unchanged files from the previous
@@ -352,7 +354,12 @@ def classify_folder(
             with open_csv(out_path) as csv_out:
                 rows = results(previous, incremental)
                 if incremental:
-                    emit(rows, lambda r: (csv_out.write(r.row), state_out.add(r.row.path, r.file_stamp)))
+
+                    def write_both(r: Result) -> None:
+                        csv_out.write(r.row)
+                        state_out.add(r.row.path, r.file_stamp)
+
+                    emit(rows, write_both)
                     body.close()
                     # the state first, naming the new CSV by hash; then the CSV is moved
                     # into place: a kill in between leaves a state that matches no CSV

@@ -314,7 +314,8 @@ def classify(
         bool,
         typer.Option(
             "--force",
-            help="Replace --out even if it is not a CSV batchdigits wrote (another file, an input image, a device or FIFO).",
+            help="Replace --out even if it is not a CSV batchdigits wrote "
+            "(another file, an input image, a device or FIFO).",
         ),
     ] = False,
     debug: DebugOption = False,
@@ -347,12 +348,14 @@ def classify(
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         if adapt:
             check_adaptable(model)
-        settings = Settings(batch_size, jobs, min_confidence, backend, scheduler)
+        settings = Settings(
+            batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend, scheduler=scheduler
+        )
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
-            listeners = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
+            listeners: list[Callable[[Row], None]] = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
             report = classify_folder(
-                folder, out, model, recursive, settings, _fan_out(listeners),
+                folder, out=out, model=model, recursive=recursive, settings=settings, on_row=_fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
                 adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt else None,
             )
@@ -518,11 +521,15 @@ def review(
     predictions: Annotated[Path, typer.Argument(help="A CSV written by batchdigits classify.")],
     folder: Annotated[
         Optional[Path],
-        typer.Option("--folder", help="Folder the CSV's paths start from. Default: the one the incremental state records."),
+        typer.Option(
+            "--folder", help="Folder the CSV's paths start from. Default: the one the incremental state records."
+        ),
     ] = None,
     corrections_path: Annotated[
         Optional[Path],
-        typer.Option("--corrections", help="Where decisions are saved. Default: PREDICTIONS.corrections.csv beside the CSV."),
+        typer.Option(
+            "--corrections", help="Where decisions are saved. Default: PREDICTIONS.corrections.csv beside the CSV."
+        ),
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 = any free port).")] = 0,
     host: Annotated[
@@ -623,7 +630,8 @@ def main() -> None:
     except typer.Abort:
         code = EXIT_INTERRUPTED
     except TyperException as exc:  # click's usage errors, vendored by typer
-        message = " ".join(str(getattr(exc, "format_message", lambda: str(exc))()).split())
+        shown = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = " ".join(str(shown).split())
         if message:  # empty when the help was shown for a bare command
             error(stderr_console(), f"{message} (see --help)")
         code = getattr(exc, "exit_code", EXIT_USAGE)

@@ -27,7 +27,7 @@ import os
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from .atomic import atomic_write
 from .files import csv_name
@@ -76,7 +76,7 @@ def parse_label(text: str) -> int | None:
 
 def now_utc() -> str:
     """The current time as written in ``reviewed_at``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_corrections(path: str) -> dict[str, Correction]:
@@ -162,7 +162,7 @@ class Corrections:
         self._by_rel = dict(by_rel)
 
     @classmethod
-    def load(cls, path: str, folder: str) -> "Corrections":
+    def load(cls, path: str, folder: str) -> Corrections:
         """Read ``path`` and keep the corrections of files under ``folder``."""
         prefix = key_prefix(folder, path)
         by_rel = {}

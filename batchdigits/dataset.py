@@ -132,7 +132,7 @@ def labelled_grids(items: Iterable[tuple[str, int]], jobs: int = 0) -> Labelled:
     chunks = [[Task(p) for p, _ in items[i : i + 32]] for i in range(0, len(items), 32)]
     converted = [c for chunk in map_ordered(convert_chunk, chunks, jobs or default_jobs()) for c in chunk]
     X, y, paths, dropped = [], [], [], []
-    for (path, label), answer in zip(items, converted):
+    for (path, label), answer in zip(items, converted, strict=True):
         if answer.grid is None:
             dropped.append((path, answer.error or "blank"))
             continue

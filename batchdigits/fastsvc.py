@@ -61,7 +61,7 @@ def _build(pipeline: object) -> Proba | None:
         x = head.transform(grids) if head is not None else grids
         values = decision(np.asarray(x, dtype=np.float64))
         proba = np.zeros((len(values), n_classes))
-        for column, scores, calibrator in zip(columns, values.T, calibrated.calibrators):
+        for column, scores, calibrator in zip(columns, values.T, calibrated.calibrators, strict=True):
             proba[:, column] = calibrator.predict(scores)
         total = proba.sum(axis=1, keepdims=True)
         proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / n_classes), where=total != 0)

@@ -135,7 +135,7 @@ def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     low = [int(p) for p in pos]
     part = np.partition(flat, sorted({k for i in low for k in (i, min(i + 1, last))}))
     out = []
-    for p, i in zip(pos, low):
+    for p, i in zip(pos, low, strict=True):
         a, b = float(part[i]), float(part[min(i + 1, last)])
         t = p - i
         out.append(b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t)  # numpy's _lerp

@@ -121,7 +121,7 @@ def _pairs(csv_path: str, state_path: str) -> Iterator[tuple[Row, FileStamp]]:
             return
         state_fh.readline()
         try:
-            for fields, line in zip(reader, state_fh):
+            for fields, line in zip(reader, state_fh, strict=True):
                 path, size, mtime_ns, sha = json.loads(line)
                 row = Row.from_fields(fields)
                 if row.path != path:

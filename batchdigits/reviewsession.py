@@ -146,7 +146,7 @@ class ReviewSession:
     def open(
         cls, predictions: str, folder: str | None, corrections: str | None = None,
         model: DigitModel | None = None,
-    ) -> "ReviewSession":
+    ) -> ReviewSession:
         """A session for the CSV ``predictions``; see :func:`find_folder`."""
         rows = read_predictions(predictions)
         where = find_folder(predictions, folder)

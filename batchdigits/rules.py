@@ -91,7 +91,7 @@ def _box_lines(
         return None  # a box shows three sides at least: one line across is not one
     thin = 0.6 * _stroke_width(rest)
     across = []
-    for (top, bottom), end in zip(wide, ends):
+    for (top, bottom), end in zip(wide, ends, strict=True):
         line, thickness = _line_pixels(long_h, top, bottom)
         if end and _span(line) >= 0.75 * w and thickness <= thin:
             across.append((top, line))
@@ -119,7 +119,7 @@ def _stroke_width(mask: np.ndarray) -> float:
 
 def _width(lines: np.ndarray) -> float:
     """Width of vertical lines: ink pixels per row they cross."""
-    return float(lines.sum()) / max(1, np.count_nonzero(lines.any(axis=1)))
+    return float(lines.sum()) / max(1, int(np.count_nonzero(lines.any(axis=1))))
 
 
 def _span(line: np.ndarray) -> int:
@@ -137,13 +137,13 @@ def _find_bands(mask: np.ndarray, long_h: np.ndarray) -> tuple[list[tuple[int, i
     thin = max(6, int(0.2 * h))
     bands: list[tuple[int, int]] = []
     merged: list[tuple[int, int]] = []
-    straight = None
-    for top, bottom in _bands(long_h.any(axis=1), h):
+    straight: np.ndarray | None = None
+    for top, bottom in _bands(np.asarray(long_h.any(axis=1)), h):
         if bottom - top <= thin:
             bands.append((top, bottom))
             continue
         if straight is None:
-            straight = _runs(mask, int(0.6 * w), axis=1).any(axis=1)
+            straight = np.asarray(_runs(mask, int(0.6 * w), axis=1).any(axis=1))
         rows = np.zeros(h, dtype=bool)
         rows[top:bottom] = straight[top:bottom]
         rows[1:] |= rows[:-1].copy()  # one row either side: a tilted line
@@ -192,7 +192,7 @@ def _runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
 def _bands(rows: np.ndarray, max_thickness: int) -> list[tuple[int, int]]:
     """Runs of True in ``rows`` no thicker than ``max_thickness``: ``(start, stop)``."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))
-    pairs = list(zip(edges[::2], edges[1::2]))
+    pairs = list(zip(edges[::2], edges[1::2], strict=True))
     return [(a, b) for a, b in pairs if b - a <= max_thickness]
 
 

@@ -22,7 +22,7 @@ class GridTransformer(TransformerMixin, BaseEstimator):
     >>> pipe = make_pipeline(GridTransformer(), SVC())   # doctest: +SKIP
     """
 
-    def fit(self, X: Iterable[np.ndarray], y: object = None) -> "GridTransformer":
+    def fit(self, X: Iterable[np.ndarray], y: object = None) -> GridTransformer:
         return self
 
     def transform(self, X: Iterable[np.ndarray]) -> np.ndarray:

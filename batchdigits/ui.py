@@ -90,7 +90,7 @@ class ProgressBar:
             rate = self._done / max(time.monotonic() - self._start, 1e-9)
             self._progress.update(self._task, completed=self._done, rate=f"{rate:.0f}")
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         self._progress.start()
         self._counter.start()
         return self

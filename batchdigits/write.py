@@ -48,7 +48,7 @@ class Row:
         return [self.path, label, conf, self.status, self.error]
 
     @classmethod
-    def from_fields(cls, fields: list[str]) -> "Row":
+    def from_fields(cls, fields: list[str]) -> Row:
         path, label, conf, status, error = fields
         return cls(path, int(label) if label else None, float(conf) if conf else None, status, error)
 
@@ -93,8 +93,8 @@ def open_csv(path: str) -> Iterator[CsvOut]:
         yield CsvOut(stream)
     finally:
         stream.flush()
-        if stream is not sys.stdout:
-            stream.detach()
+        if isinstance(stream, io.TextIOWrapper) and stream is not sys.stdout:
+            stream.detach()  # our wrapper only: stdout's buffer stays open
 
 
 def read_rows(path: str) -> list[Row]:

@@ -109,7 +109,7 @@ def _large_scan(img: Image.Image, side: int, rng: np.random.Generator, grain: fl
 
 def _large_pool(bases, rng: np.random.Generator, n: int, grain: float) -> list[tuple[int, bytes]]:
     pool = []
-    for i in range(n):
+    for _ in range(n):
         d, img = bases[int(rng.integers(len(bases)))]
         side = int(rng.integers(1000, 2501))
         pool.append((d, _encode(_large_scan(_with_mode(img, rng), side, rng, grain), "JPEG", rng)))
@@ -346,7 +346,7 @@ def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int
     for rep in range(args.repeats):
         for key, label, fn in rows:  # interleaved, so load spikes hit every row alike
             for fname, folder in folders.items():
-                sec, cpu, n = timed(lambda: fn(folder))
+                sec, cpu, n = timed(lambda fn=fn, folder=folder: fn(folder))
                 times.setdefault((key, fname), []).append(sec)
                 cpus.setdefault((key, fname), []).append(cpu)
                 counts.setdefault(fname, n)
@@ -359,7 +359,7 @@ def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int
     ]
     for key, label, jobs in cli_rows:
         for fname, folder in folders.items():
-            sec, cpu, n = timed(lambda: classify_cli(folder, jobs, out))
+            sec, cpu, n = timed(lambda folder=folder, jobs=jobs: classify_cli(folder, jobs, out))
             times[(key, fname)] = [sec]
             cpus[(key, fname)] = [cpu]
             print(f"  run 1/1 {fname:5s} {label:38s} {sec:7.2f} s {n / sec:8.1f} img/s  "

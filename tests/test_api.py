@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
+import pytest
+
+import batchdigits
 from batchdigits import Report, Settings, classify_folder, read_rows
 from helpers import read_csv
 from imagemaker import save_digit
@@ -95,3 +104,71 @@ def test_large_files_go_to_workers_in_smaller_chunks(tmp_path, monkeypatch):
     large = [len(c) for c in seen if all("/b" in p for p in c)]
     assert small and max(small) == classify.CHUNK_SIZE
     assert large and max(large) <= classify.CHUNK_SIZE // 4  # 1 + 190 KiB / 64 KiB = 3 units each
+
+
+def test_classify_folder_and_settings_take_keywords_only(tmp_path):
+    folder = mixed_folder(tmp_path / "in")
+    with pytest.raises(TypeError):
+        classify_folder(folder, tmp_path / "out.csv")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Settings(512, 1)  # type: ignore[misc]
+    assert not (tmp_path / "out.csv").exists()
+    assert Settings(jobs=1, batch_size=8).batch_size == 8
+
+
+class _ShortAnswers:
+    """A model that answers one grid fewer than it was asked about."""
+
+    source, sha256 = "short", "0" * 64
+
+    def __init__(self, model):
+        self._model = model
+
+    def predict(self, grids):
+        digits, confidence = self._model.predict(grids)
+        return digits[:-1], confidence[:-1]
+
+
+def test_a_model_answering_too_few_grids_is_an_error_not_blank_rows(tmp_path, default_model):
+    folder = tmp_path / "in"
+    save_digit(folder / "a.png", "one")
+    save_digit(folder / "b.png", "zero")
+    # zip(..., strict=True): before, the last grid silently became a "blank" row
+    with pytest.raises(ValueError, match="shorter"):
+        classify_folder(folder, out=None, model=_ShortAnswers(default_model), settings=Settings(jobs=1))
+
+
+def _type_checking_imports() -> dict[str, str]:
+    tree = ast.parse(Path(batchdigits.__file__).read_text(encoding="utf-8"))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    return {alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom)
+            for alias in node.names if node.module}
+
+
+def test_the_public_names_are_typed_for_type_checkers():
+    """Each lazily loaded name is also imported under TYPE_CHECKING, from the module that serves it."""
+    assert _type_checking_imports() == dict(batchdigits._EXPORTS)
+    assert sorted(batchdigits.__all__) == sorted(batchdigits._EXPORTS)
+    for name in batchdigits.__all__:
+        assert getattr(batchdigits, name) is getattr(importlib.import_module(
+            f"batchdigits.{batchdigits._EXPORTS[name]}"), name)
+
+
+def test_mypy_sees_the_real_signatures(tmp_path):
+    """Through ``__getattr__`` alone, mypy typed every public name ``Any`` (and passed wrong calls)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from batchdigits import Settings, classify_folder\n"
+        "reveal_type(classify_folder)\n"
+        "classify_folder('scans', 'out.csv')\n"
+        "Settings(512)\n"
+    )
+    root = Path(batchdigits.__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--ignore-missing-imports", "--follow-imports=silent",
+         "--no-incremental", "--config-file", os.devnull, str(probe)],
+        capture_output=True, text=True, env={**os.environ, "MYPYPATH": str(root)}, cwd=tmp_path,
+    )
+    assert 'Revealed type is "def (folder: ' in proc.stdout, proc.stdout + proc.stderr
+    assert "-> batchdigits.report.Report" in proc.stdout
+    assert proc.stdout.count("Too many positional arguments") == 2, proc.stdout

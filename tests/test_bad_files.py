@@ -168,7 +168,7 @@ class FifoUnblocker:
             except OSError:
                 pass
 
-    def __enter__(self) -> "FifoUnblocker":
+    def __enter__(self) -> FifoUnblocker:
         self._thread.start()
         return self
 

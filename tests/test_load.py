@@ -235,7 +235,10 @@ def test_huge_jpeg_is_shrunk_to_max_side(tmp_path):
     assert rows[huge.name] == rows[small.name] != ""
 
 
-@pytest.mark.parametrize(("mode", "ext"), [("P", "png"), ("LA", "png"), ("I;16", "png"), ("F", "tif"), ("CMYK", "tif"), ("1", "png"), ("RGB", "jpg")])
+@pytest.mark.parametrize(
+    ("mode", "ext"),
+    [("P", "png"), ("LA", "png"), ("I;16", "png"), ("F", "tif"), ("CMYK", "tif"), ("1", "png"), ("RGB", "jpg")],
+)
 def test_large_images_of_every_mode_are_shrunk(tmp_path, mode, ext):
     path = save_digit(tmp_path / f"large.{ext}", "zero", mode, size=(1200, 1600))
 

@@ -305,7 +305,8 @@ def classify(
         bool,
         typer.Option(
             "--adapt",
-            help="Convert every file, adapt the model to this folder's own scans, then classify (two passes; not with --incremental).",
+            help="Convert every file, adapt the model to this folder's own scans, then classify "
+            "(two passes; not with --incremental).",
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,

@@ -396,25 +396,37 @@ def train(
         bool,
         typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits."),
     ] = True,
+    unlabelled: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--unlabelled",
+            help="Folder of unlabelled scans to adapt the model to, e.g. the folder cron classifies (repeatable).",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0 = all).")] = 0,
     debug: DebugOption = False,
 ) -> None:
     """Train a model, print its holdout report and save it with skops.
 
     Labelled scans (--data, --labels) are converted exactly as classify does
-    and added to load_digits unless --no-builtin.
+    and added to load_digits unless --no-builtin. With --unlabelled the model
+    is then adapted to those scans (as classify --adapt does).
     """
-    from .dataset import DatasetError, from_folders, labelled_grids, read_labels
+    from .dataset import DatasetError, from_folders, labelled_grids, read_labels, unlabelled_grids
     from .model import save_model
     from .train import CLASSIFIERS
     from .train import train as fit
-    from .trainreport import render_confusion, render_report
+    from .trainreport import render_confusion, render_holdout_parts, render_report
 
     console = stderr_console()
     with handled_errors(console, debug):
         if classifier not in CLASSIFIERS:
             raise UsageProblem(f"unknown classifier {classifier!r}; choose {', '.join(CLASSIFIERS)}")
         check_output(str(out))
+        if unlabelled and classifier == "logistic":
+            raise UsageProblem("--unlabelled needs --classifier svc or knn (they keep their training grids)")
+        for folder in unlabelled or []:
+            check_folder(folder)
         try:
             items = [i for folder in data or [] for i in from_folders(str(folder))]
             if labels is not None:
@@ -431,9 +443,16 @@ def train(
                 log(console, f"  left out {path}: {reason}")
         if not builtin and (extra is None or len(extra.y) == 0):
             raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
+        grids = None
+        if unlabelled:
+            grids = unlabelled_grids([str(f) for f in unlabelled], jobs)
+            log(console, f"{len(grids)} unlabelled scans converted; adapting to them")
+            if len(grids) < 2:
+                raise UsageProblem(f"--unlabelled: {len(grids)} readable scans found; adaptation needs 2 or more")
         try:
             result = fit(
-                extra.X if extra else None, extra.y if extra else None, builtin, classifier, augment
+                extra.X if extra else None, extra.y if extra else None, builtin, classifier, augment,
+                unlabelled_X=grids,
             )
         except ValueError as exc:
             raise UsageProblem(str(exc)) from None
@@ -441,6 +460,7 @@ def train(
         report_console = Console()
         report_console.print(render_report(result.accuracy, result.report, result.n_holdout))
         report_console.print(render_confusion(result.confusion))
+        report_console.print(render_holdout_parts(result))
         counts = result.model.metadata["class_counts"]
         log(console, f"trained on {sum(counts)} grids ({result.model.metadata['training_data']})")
         log(console, f"model written to {out}")
@@ -450,8 +470,12 @@ def train(
 def evaluate(
     folder: Annotated[Path, typer.Argument(help="Labelled scans: subfolders 0..9, or use --labels.")],
     labels: Annotated[
-        Optional[Path], typer.Option("--labels", help="CSV of path,label (paths relative to FOLDER).")
+        Optional[Path],
+        typer.Option("--labels", help="CSV of path,label; paths relative to the CSV's folder (as for train)."),
     ] = None,
+    min_confidence: Annotated[
+        float, typer.Option("--min-confidence", help="Threshold for the per-status accuracy (as in classify).")
+    ] = DEFAULT_MIN_CONFIDENCE,
     model_path: ModelOption = None,
     json_path: Annotated[
         Optional[Path], typer.Option("--json", help="Also write the numbers as JSON here.")
@@ -460,26 +484,32 @@ def evaluate(
     allow_pickle: PickleOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Measure a model on labelled scans: accuracy, per-class report, confusion, worst mistakes."""
+    """Measure a model on labelled scans: accuracy, per status, reliability, per class, confusion, worst mistakes.
+
+    Mistakes are listed by path relative to FOLDER (as the predictions CSV writes it).
+    """
     import json
 
     from .dataset import DatasetError, from_csv, from_folders
     from .evaluate import evaluate as run_evaluation
-    from .trainreport import render_confusion, render_mistakes, render_report
+    from .trainreport import render_confusion, render_mistakes, render_reliability, render_report, render_statuses
 
     console = stderr_console()
     with handled_errors(console, debug):
         check_folder(folder)
+        check_range("--min-confidence", min_confidence, 0.0, 1.0)
         if json_path is not None:
             check_output(str(json_path))
         try:
-            items = from_csv(str(labels), str(folder)) if labels else from_folders(str(folder))
+            items = from_csv(str(labels)) if labels else from_folders(str(folder))
         except DatasetError as exc:
             raise UsageProblem(str(exc)) from None
         model = open_model(model_path, allow_pickle, console, False)
-        result = run_evaluation(items, model, jobs)
+        result = run_evaluation(items, model, jobs, root=str(folder), min_confidence=min_confidence)
         out = Console()
-        out.print(render_report(result.accuracy, result.report, result.n))
+        out.print(render_report(result.accuracy, result.report, result.n, "labelled images"))
+        out.print(render_statuses(result.per_status, result.min_confidence))
+        out.print(render_reliability(result.reliability, result.ece))
         out.print(render_confusion(result.confusion))
         out.print(render_mistakes(result.mistakes, result.dropped))
         if json_path is not None:

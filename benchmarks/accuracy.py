@@ -207,9 +207,14 @@ def adapted(model: DigitModel, scans: Scans) -> tuple[float | None, dict[str, fl
     except TypeError as exc:
         not_available("adaptation", exc)
         return None, {}
-    whole = float(np.mean(predict(folder_model, scans)[0] == scans.labels))
+    labels, conf = predict(folder_model, scans)
+    right = labels == scans.labels
+    whole = float(np.mean(right))
     print(f"whole set as one folder ({int(scans.has_grid.sum())} grids, mixed writers): {whole:.3f} "
           f"({time.perf_counter() - t:.1f}s)")
+    ok = conf >= DEFAULT_MIN_CONFIDENCE
+    print(f"  its confidence: ECE {ece.expected_calibration_error(conf, right, 10):.3f}; "
+          f"ok {ok.mean():.3f}, of which {right[ok].mean():.3f} right")
     t = time.perf_counter()
     per_writer = {}
     for name in np.unique(scans.writer):

@@ -121,3 +121,43 @@ def shifted_grids(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             moved = ndimage.shift(bitmap, (dy, dx), order=0, cval=False)
             out.append(moved.reshape(8, 4, 8, 4).sum(axis=(1, 3)).ravel())
     return np.asarray(out, np.float64).reshape(-1, 64), np.repeat(np.arange(len(X)), 2)
+
+
+def stroke_grids(
+    per_digit: int, seed: int = 0, start: int = 0, jobs: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pen-stroke digits of :mod:`batchdigits.glyphs` through the real conversion.
+
+    ``per_digit`` drawings of each digit (samples ``start .. start+per_digit-1``);
+    sample ``k`` of digit ``d`` is drawn from ``default_rng([seed, d, k])``, so
+    the result does not depend on ``jobs``.  Returns grids ``(n, 64)``, labels
+    and each drawing's letter form (its index in ``glyphs.FORMS[digit]``); a
+    drawing that converts to nothing is dropped.
+    """
+    keys = [(d, k) for d in range(10) for k in range(start, start + per_digit)]
+    bounds = np.linspace(0, len(keys), max(1, min(CHUNKS, len(keys))) + 1).astype(int)
+    chunks = [keys[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    if jobs == 1:
+        parts = [_stroke_chunk(c, seed) for c in chunks]
+    else:
+        parts = Parallel(n_jobs=jobs)(delayed(_stroke_chunk)(c, seed) for c in chunks)
+    grids = np.concatenate([p[0] for p in parts]).reshape(-1, 64)
+    return grids, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
+def _stroke_chunk(
+    keys: list[tuple[int, int]], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from .glyphs import FORMS, choose_form, draw_digit
+
+    out, labels, forms = [], [], []
+    for d, k in keys:
+        rng = np.random.default_rng([seed, d, k])
+        form = choose_form(d, rng)
+        grid = image_to_grid(draw_digit(d, rng, form))
+        if grid is not None:
+            out.append(grid.ravel())
+            labels.append(d)
+            forms.append(list(FORMS[d]).index(form))
+    grids = np.asarray(out, np.float64).reshape(-1, 64)
+    return grids, np.asarray(labels, np.int64), np.asarray(forms, np.int64)

@@ -46,9 +46,7 @@ from .state import own_file_names, state_path
 from .model import DigitModel, get_default_model
 from .report import Report
 from .write import Row, open_csv
-
-DEFAULT_MIN_CONFIDENCE = 0.7  # chosen on benchmarks/accuracy.py, see README
-DEFAULT_BATCH_SIZE = 512
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most

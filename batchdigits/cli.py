@@ -8,23 +8,28 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+# Only light modules at import time: --help and --version must not load numpy,
+# scipy, Pillow or scikit-learn (benchmarks/startup.py); the commands import them.
+from . import __version__
+from .clihelp import CONTEXT, Command, Group
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE
+from .exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
+
 from rich.console import Console
 
-from . import __version__
-from .classify import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, Settings, classify_folder
-from .corrections import Corrections, CorrectionsError
-from .model import DigitModel, ModelError, default_model_path, get_default_model, load_model
-from .atomic import owned_temp
-from .lock import OutputLocked
-from .report import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
-from .report import Report
-from .review import ReviewSheet
-from .ui import error, log, maybe_progress, stderr_console
-from .write import Row, replace_refusal
+from .ui import error, log, stderr_console
+
+if TYPE_CHECKING:
+    from .corrections import Corrections
+    from .model import DigitModel
+    from .report import Report
+    from .write import Row
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
@@ -34,15 +39,52 @@ EXIT_CODES_HELP = (
     "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact; "
     "70 internal error."
 )
-EXIT_INTERNAL = 70
+ENVIRONMENT_HELP = (
+    "Environment: BATCHDIGITS_MODEL=PATH: the model to use when --model is not given "
+    "(instead of the built-in one). XDG_CACHE_HOME: where the built-in model is cached "
+    "(XDG_CACHE_HOME/batchdigits, default ~/.cache/batchdigits). "
+    "NO_COLOR=1: no colour on a terminal."
+)
+EPILOG = f"{EXIT_CODES_HELP}\n\n{ENVIRONMENT_HELP}"
 
 app = typer.Typer(
-    help="Classify folders of scanned digit images into a CSV of predictions.",
-    epilog=EXIT_CODES_HELP,
+    cls=Group,
+    context_settings=CONTEXT,
+    epilog=EPILOG,
     pretty_exceptions_enable=False,
-    add_completion=False,
     no_args_is_help=True,
 )
+
+
+class Backend(StrEnum):
+    """Where ``classify`` decodes and converts images (the library takes the plain strings)."""
+
+    loky = "loky"
+    dask = "dask"
+
+
+class Classifier(StrEnum):
+    """``train --classifier``; the same names as ``batchdigits.train.CLASSIFIERS``."""
+
+    svc = "svc"
+    logistic = "logistic"
+    knn = "knn"
+
+
+def choices(enum: type[Enum]) -> str:
+    """The metavar listing an Enum's values: ``[loky|dask]``."""
+    return "[" + "|".join(str(member.value) for member in enum) + "]"
+
+
+class ModelFromEnv(type(Path())):  # type: ignore[misc]
+    """A --model path that came from $BATCHDIGITS_MODEL (errors say so)."""
+
+
+def _note_env(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    source = ctx.get_parameter_source(param.name or "")
+    if value is not None and source is not None and source.name == "ENVIRONMENT":
+        return ModelFromEnv(value)
+    return value
 
 
 class UsageProblem(Exception):
@@ -52,7 +94,10 @@ class UsageProblem(Exception):
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
 ModelOption = Annotated[
     Optional[Path],
-    typer.Option("--model", help="Model file (.skops). Default: the built-in model."),
+    typer.Option(
+        "--model", metavar="PATH", envvar="BATCHDIGITS_MODEL", show_envvar=True,
+        callback=_note_env, help="Model file (.skops). Default: the built-in model.",
+    ),
 ]
 PickleOption = Annotated[
     bool,
@@ -67,22 +112,27 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except (UsageProblem, ModelError) as exc:
-        if debug:
-            raise
-        error(console, str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except OutputLocked as exc:
-        error(console, str(exc))
-        raise typer.Exit(EXIT_LOCKED) from None
     except KeyboardInterrupt:
         error(console, "interrupted; the previous output was left as it was")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:
+        if _is_a(exc, "lock", "OutputLocked"):
+            error(console, str(exc))
+            raise typer.Exit(EXIT_LOCKED) from None
         if debug:
             raise
+        if isinstance(exc, UsageProblem) or _is_a(exc, "model", "ModelError"):
+            error(console, str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _is_a(exc: BaseException, module: str, name: str) -> bool:
+    """``isinstance(exc, batchdigits.<module>.<name>)`` without importing that module
+    (an exception of a module never imported cannot have been raised)."""
+    loaded = sys.modules.get(f"{__package__}.{module}")
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 def _interrupt_on_sigterm() -> None:
@@ -114,6 +164,8 @@ def check_folder(folder: Path) -> None:
 
 def check_output(out: str) -> None:
     """The output's folder must exist and accept new files; checked before work."""
+    from .atomic import owned_temp
+
     if out == "-":
         return
     path = Path(out)
@@ -131,6 +183,8 @@ def check_output(out: str) -> None:
 
 def check_replaceable(out: str, folder: Path, force: bool, csv_only: bool = True) -> None:
     """Refuse to replace what is not ours (see ``write.replace_refusal``) unless ``force``."""
+    from .write import replace_refusal
+
     if out == "-" or force:
         return
     inputs = str(folder) if csv_only else None  # a review sheet may live among the scans
@@ -154,10 +208,19 @@ def check_backend(backend: str, scheduler: str | None) -> None:
 
 def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:
     """The model named on the command line, or the built-in one."""
+    from .model import default_model_path, get_default_model, load_model
+
     if path is not None:
+        origin = " (from BATCHDIGITS_MODEL)" if isinstance(path, ModelFromEnv) else ""
         if not path.is_file():
-            raise UsageProblem(f"model file not found: {path}")
-        return load_model(path, allow_pickle=allow_pickle)
+            what = "model file not found" if not path.exists() else "model path is not a file"
+            raise UsageProblem(f"{what}: {path}{origin}")
+        try:
+            return load_model(path, allow_pickle=allow_pickle)
+        except Exception as exc:
+            if origin and _is_a(exc, "model", "ModelError"):
+                raise UsageProblem(f"{exc}{origin}") from None
+            raise
     if not os.environ.get("BATCHDIGITS_MODEL") and not default_model_path().exists():
         log(console, "building the built-in model (first run only)...", quiet)
     return get_default_model()
@@ -165,6 +228,8 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
 
 def open_corrections(path: Path | None, folder: Path) -> Corrections | None:
     """The corrections file for ``classify --corrections``, read and checked before any work."""
+    from .corrections import Corrections, CorrectionsError
+
     if path is None:
         return None
     try:
@@ -242,35 +307,38 @@ def _fan_out(listeners: list[Callable[[Row], None]]) -> Callable[[Row], None] | 
     return call_all
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=Command, epilog=EPILOG)
 def classify(
-    folder: Annotated[Path, typer.Argument(help="Folder of digit images.")],
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Folder of digit images.")],
     out: Annotated[
-        str, typer.Option("--out", "-o", help="CSV to write, or - for standard output.")
+        str, typer.Option("--out", "-o", metavar="PATH", help="CSV to write, or - for standard output.")
     ] = "predictions.csv",
     model_path: ModelOption = None,
     recursive: Annotated[
         bool, typer.Option("--recursive/--no-recursive", help="Descend into subfolders.")
     ] = True,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Grids per prediction call.")
+        int, typer.Option("--batch-size", metavar="N", help="Grids per prediction call.")
     ] = DEFAULT_BATCH_SIZE,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Worker processes (0 = all cores).")
+        int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all cores).")
     ] = 0,
     min_confidence: Annotated[
         float,
         typer.Option(
-            "--min-confidence", help="Below this a prediction is low_confidence."
+            "--min-confidence", metavar="X", help="Below this a prediction is low_confidence."
         ),
     ] = DEFAULT_MIN_CONFIDENCE,
     backend: Annotated[
-        str,
-        typer.Option("--backend", help="loky (local worker processes) or dask (a dask.distributed cluster)."),
-    ] = "loky",
+        Backend,
+        typer.Option(
+            "--backend", metavar=choices(Backend),
+            help="loky (local worker processes) or dask (a dask.distributed cluster).",
+        ),
+    ] = Backend.loky,
     scheduler: Annotated[
         Optional[str],
-        typer.Option("--scheduler", help="With --backend dask: the scheduler address, e.g. tcp://host:8786."),
+        typer.Option("--scheduler", metavar="ADDR", help="With --backend dask: the scheduler address, e.g. tcp://host:8786."),
     ] = None,
     incremental: Annotated[
         bool,
@@ -285,19 +353,21 @@ def classify(
     ] = False,
     summary_json: Annotated[
         Optional[Path],
-        typer.Option("--summary-json", help="Write counts, timing and model as JSON here (monitoring)."),
+        typer.Option(
+            "--summary-json", metavar="PATH", help="Write counts, timing and model as JSON here (monitoring)."
+        ),
     ] = None,
     review_sheet: Annotated[
         Optional[Path],
         typer.Option(
-            "--review-sheet",
+            "--review-sheet", metavar="PATH",
             help="Also draw the low_confidence/blank/error files as a contact sheet (.png or .html).",
         ),
     ] = None,
     corrections_path: Annotated[
         Optional[Path],
         typer.Option(
-            "--corrections",
+            "--corrections", metavar="PATH",
             help="Corrections file from `batchdigits review`: its labels become `reviewed` rows.",
         ),
     ] = None,
@@ -321,7 +391,18 @@ def classify(
     ] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Classify every image under FOLDER and write one CSV row per image file."""
+    """Classify every image under FOLDER and write one CSV row per image file.
+
+    \b
+    Examples:
+      batchdigits classify scans/ -o predictions.csv
+      batchdigits classify scans/ --out - > predictions.csv
+      batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
+    """
+    from .classify import Settings, classify_folder
+    from .review import ReviewSheet
+    from .ui import maybe_progress
+
     console = stderr_console()
     with handled_errors(console, debug):
         _interrupt_on_sigterm()
@@ -344,13 +425,14 @@ def classify(
                 "`batchdigits train --unlabelled FOLDER --out model.skops` and run "
                 "`classify --incremental --model model.skops`"
             )
-        check_backend(backend, scheduler)
+        check_backend(backend.value, scheduler)
         corrections = open_corrections(corrections_path, folder)
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         if adapt:
             check_adaptable(model)
         settings = Settings(
-            batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend, scheduler=scheduler
+            batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
+            scheduler=scheduler,
         )
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
@@ -376,22 +458,22 @@ def classify(
         raise typer.Exit(report.exit_code())
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.skops).")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="PATH", help="Model file to write (.skops).")],
     data: Annotated[
         Optional[list[Path]],
-        typer.Option("--data", help="Folder of labelled scans in subfolders 0..9 (repeatable)."),
+        typer.Option("--data", metavar="FOLDER", help="Folder of labelled scans in subfolders 0..9 (repeatable)."),
     ] = None,
     labels: Annotated[
-        Optional[Path], typer.Option("--labels", help="CSV of path,label for labelled scans.")
+        Optional[Path], typer.Option("--labels", metavar="CSV", help="CSV of path,label for labelled scans.")
     ] = None,
     builtin: Annotated[
         bool, typer.Option("--builtin/--no-builtin", help="Include scikit-learn's load_digits.")
     ] = True,
     classifier: Annotated[
-        str, typer.Option("--classifier", help="svc (default), logistic or knn.")
-    ] = "svc",
+        Classifier, typer.Option("--classifier", metavar=choices(Classifier), help="The classifier to fit.")
+    ] = Classifier.svc,
     augment: Annotated[
         bool,
         typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits."),
@@ -399,11 +481,11 @@ def train(
     unlabelled: Annotated[
         Optional[list[Path]],
         typer.Option(
-            "--unlabelled",
+            "--unlabelled", metavar="FOLDER",
             help="Folder of unlabelled scans to adapt the model to, e.g. the folder cron classifies (repeatable).",
         ),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0 = all).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all).")] = 0,
     debug: DebugOption = False,
 ) -> None:
     """Train a model, print its holdout report and save it with skops.
@@ -411,6 +493,12 @@ def train(
     Labelled scans (--data, --labels) are converted exactly as classify does
     and added to load_digits unless --no-builtin. With --unlabelled the model
     is then adapted to those scans (as classify --adapt does).
+
+    \b
+    Examples:
+      batchdigits train --out model.skops
+      batchdigits train --data labelled/ --out mine.skops
+      batchdigits train --labels corrections.csv --unlabelled scans/ --out ours.skops
     """
     from .dataset import DatasetError, from_folders, labelled_grids, read_labels, unlabelled_grids
     from .model import save_model
@@ -420,10 +508,10 @@ def train(
 
     console = stderr_console()
     with handled_errors(console, debug):
-        if classifier not in CLASSIFIERS:
-            raise UsageProblem(f"unknown classifier {classifier!r}; choose {', '.join(CLASSIFIERS)}")
+        if classifier.value not in CLASSIFIERS:
+            raise UsageProblem(f"unknown classifier {classifier.value!r}; choose {', '.join(CLASSIFIERS)}")
         check_output(str(out))
-        if unlabelled and classifier == "logistic":
+        if unlabelled and classifier.value == "logistic":
             raise UsageProblem("--unlabelled needs --classifier svc or knn (they keep their training grids)")
         for folder in unlabelled or []:
             check_folder(folder)
@@ -451,7 +539,7 @@ def train(
                 raise UsageProblem(f"--unlabelled: {len(grids)} readable scans found; adaptation needs 2 or more")
         try:
             result = fit(
-                extra.X if extra else None, extra.y if extra else None, builtin, classifier, augment,
+                extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment,
                 unlabelled_X=grids,
             )
         except ValueError as exc:
@@ -466,27 +554,35 @@ def train(
         log(console, f"model written to {out}")
 
 
-@app.command()
+@app.command(cls=Command)
 def evaluate(
-    folder: Annotated[Path, typer.Argument(help="Labelled scans: subfolders 0..9, or use --labels.")],
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Labelled scans: subfolders 0..9, or use --labels.")],
     labels: Annotated[
         Optional[Path],
-        typer.Option("--labels", help="CSV of path,label; paths relative to the CSV's folder (as for train)."),
+        typer.Option("--labels", metavar="CSV",
+                     help="CSV of path,label; paths relative to the CSV's folder (as for train)."),
     ] = None,
     min_confidence: Annotated[
-        float, typer.Option("--min-confidence", help="Threshold for the per-status accuracy (as in classify).")
+        float, typer.Option("--min-confidence", metavar="X",
+                            help="Threshold for the per-status accuracy (as in classify).")
     ] = DEFAULT_MIN_CONFIDENCE,
     model_path: ModelOption = None,
     json_path: Annotated[
-        Optional[Path], typer.Option("--json", help="Also write the numbers as JSON here.")
+        Optional[Path], typer.Option("--json", metavar="PATH", help="Also write the numbers as JSON here.")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0 = all).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all).")] = 0,
     allow_pickle: PickleOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Measure a model on labelled scans: accuracy, per status, reliability, per class, confusion, worst mistakes.
 
     Mistakes are listed by path relative to FOLDER (as the predictions CSV writes it).
+
+    \b
+    Examples:
+      batchdigits evaluate my_test/
+      batchdigits evaluate my_test/ --model mine.skops --json numbers.json
+      batchdigits evaluate scans/ --labels scans/labels.csv
     """
     import json
 
@@ -520,14 +616,20 @@ def evaluate(
             log(console, f"numbers written to {json_path}")
 
 
-@app.command()
+@app.command(cls=Command)
 def show(
-    images: Annotated[list[Path], typer.Argument(help="Image files to show.")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="Image files to show.")],
     model_path: ModelOption = None,
     allow_pickle: PickleOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Print what the model sees: each image's 8x8 grid, the prediction and the top 3."""
+    """Print what the model sees: each image's 8x8 grid, the prediction and the top 3.
+
+    \b
+    Examples:
+      batchdigits show scans/0042.png
+      batchdigits show scans/00*.png --model mine.skops
+    """
     import numpy as np
 
     from .convert import convert_file
@@ -547,24 +649,29 @@ def show(
             out.print(grid_panel(str(image), grid, proba, model.classes, error, confidence))
 
 
-@app.command()
+@app.command(cls=Command)
 def review(
-    predictions: Annotated[Path, typer.Argument(help="A CSV written by batchdigits classify.")],
+    predictions: Annotated[Path, typer.Argument(metavar="CSV", help="A CSV written by batchdigits classify.")],
     folder: Annotated[
         Optional[Path],
         typer.Option(
-            "--folder", help="Folder the CSV's paths start from. Default: the one the incremental state records."
+            "--folder", metavar="FOLDER",
+            help="Folder the CSV's paths start from. Default: the one the incremental state records.",
         ),
     ] = None,
     corrections_path: Annotated[
         Optional[Path],
         typer.Option(
-            "--corrections", help="Where decisions are saved. Default: PREDICTIONS.corrections.csv beside the CSV."
+            "--corrections", metavar="PATH",
+            help="Where decisions are saved. Default: CSV.corrections.csv beside the CSV.",
         ),
     ] = None,
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0 = any free port).")] = 0,
+    port: Annotated[int, typer.Option("--port", metavar="N", help="Port to listen on (0 = any free port).")] = 0,
     host: Annotated[
-        str, typer.Option("--host", help="Address to listen on; anything but loopback is reachable by others.")
+        str,
+        typer.Option(
+            "--host", metavar="ADDR", help="Address to listen on; anything but loopback is reachable by others."
+        ),
     ] = "127.0.0.1",
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the page's address; do not open a browser.")
@@ -578,8 +685,13 @@ def review(
     Rows come in the order low_confidence, blank, error, then ok by rising
     confidence. Keys: a digit sets the label, Enter accepts the prediction,
     x marks "not a digit", arrows move. Stop with Ctrl-C (exit 0).
+
+    \b
+    Examples:
+      batchdigits review predictions.csv --folder scans/
+      batchdigits review predictions.csv --no-browser --port 8765
     """
-    from .corrections import default_corrections_path, read_corrections
+    from .corrections import CorrectionsError, default_corrections_path, read_corrections
     from .reviewsession import ReviewError, ReviewSession, find_folder, read_predictions
     from .webreview import is_loopback, make_server
 
@@ -648,7 +760,14 @@ def main_options(
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    """Classify folders of scanned digit images into a CSV of predictions."""
+    """Classify folders of scanned digit images into a CSV of predictions.
+
+    \b
+    Examples:
+      batchdigits classify scans/ --out predictions.csv
+      batchdigits show scans/0042.png
+      batchdigits classify -h
+    """
 
 
 def main() -> None:

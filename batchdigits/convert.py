@@ -1,4 +1,4 @@
-"""Worker side of a run: decode one file and make its grid.
+"""Worker side of a run: decode the files of a chunk and make their grids.
 
 This module is what worker processes import, so it stays light: Pillow,
 numpy, scipy.ndimage and nothing of scikit-learn, rich or typer.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import INPUT_SIDE, image_to_grid
+from .gridstack import images_to_grids
 from .incremental import file_sha256
 from .load import ImageError, load_image
 
@@ -50,15 +51,24 @@ class Converted:
     same: bool = False
 
 
+def decode_file(path: str) -> tuple[np.ndarray | None, str]:
+    """Load one file reduced for the conversion: ``(gray or None, error)``; never raises."""
+    try:
+        return load_image(path, max_side=LOAD_SIDE), ""
+    except ImageError as exc:
+        return None, str(exc)
+
+
 def convert_file(path: str) -> tuple[np.ndarray | None, str]:
     """Load one file and make its grid: ``(grid or None for blank, error)``.
 
     Never raises for a bad file; the error is a reason for people.
     """
-    try:
-        gray = load_image(path, max_side=LOAD_SIDE)
-    except ImageError as exc:
-        return None, str(exc)
+    gray, error = decode_file(path)
+    return _grid(gray) if gray is not None else (None, error)
+
+
+def _grid(gray: np.ndarray) -> tuple[np.ndarray | None, str]:
     try:
         grid = image_to_grid(gray)
     except (ValueError, MemoryError) as exc:
@@ -66,17 +76,50 @@ def convert_file(path: str) -> tuple[np.ndarray | None, str]:
     return (None if grid is None else grid.astype(np.uint8)), ""
 
 
-def run_task(task: Task) -> Converted:
-    """Do one :class:`Task` (in a worker process)."""
+def _grids(grays: list[np.ndarray]) -> list[tuple[np.ndarray | None, str]]:
+    """The grids of a chunk's images in one stack (per image only if that fails)."""
+    try:
+        grids = images_to_grids(grays)
+    except (ValueError, MemoryError):
+        return [_grid(gray) for gray in grays]  # the error then names its image
+    return [(None if grid is None else grid.astype(np.uint8), "") for grid in grids]
+
+
+def _decode_task(task: Task) -> Converted | tuple[np.ndarray, str]:
+    """A task's answer when no conversion is needed, else its image and content hash."""
     if task.error:
         return Converted(None, task.error)
     sha = file_sha256(task.path) if (task.expect_sha256 or task.want_sha256) else ""
     if task.expect_sha256 and sha == task.expect_sha256:
         return Converted(None, sha256=sha, same=True)
-    grid, error = convert_file(task.path)
-    return Converted(grid, error, sha)
+    gray, error = decode_file(task.path)
+    return Converted(None, error, sha) if gray is None else (gray, sha)
+
+
+def run_task(task: Task) -> Converted:
+    """Do one :class:`Task` (in a worker process)."""
+    return convert_chunk([task])[0]
 
 
 def convert_chunk(tasks: list[Task]) -> list[Converted]:
-    """Worker entry point: a chunk of tasks, answers in the same order."""
-    return [run_task(task) for task in tasks]
+    """Worker entry point: a chunk of tasks, answers in the same order.
+
+    Files are decoded one by one, then the chunk's grids are made as one
+    stack (:func:`batchdigits.gridstack.images_to_grids`).
+    """
+    answers: list[Converted | None] = []
+    where: list[int] = []
+    grays: list[np.ndarray] = []
+    hashes: list[str] = []
+    for task in tasks:
+        decoded = _decode_task(task)
+        if isinstance(decoded, Converted):
+            answers.append(decoded)
+            continue
+        where.append(len(answers))
+        grays.append(decoded[0])
+        hashes.append(decoded[1])
+        answers.append(None)
+    for i, sha, (grid, error) in zip(where, hashes, _grids(grays), strict=True):
+        answers[i] = Converted(grid, error, sha)
+    return [answer for answer in answers if answer is not None]

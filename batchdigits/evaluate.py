@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from .dataset import labelled_grids
+from .defaults import DEFAULT_MIN_CONFIDENCE
 from .files import csv_name
 from .model import DigitModel
 from .reliability import Bin, equal_count_bins, expected_calibration_error
@@ -73,8 +74,6 @@ def evaluate(
     by the status ``classify`` would give them at ``min_confidence``
     (default: its default).
     """
-    from .classify import DEFAULT_MIN_CONFIDENCE
-
     threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
     data = labelled_grids(items, jobs)
     if len(data.y):

@@ -27,7 +27,7 @@ from .atomic import atomic_write
 from .fastsvc import fast_predict_proba
 from .grid import GRID_VERSION
 
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3  # 3: pen-stroke training grids, calibrated confidence
 FAST_PATH_PROBE = 64  # grids on which the fast SVC path is checked against scikit-learn
 ALLOWED_TYPES = frozenset(
     {
@@ -73,9 +73,12 @@ class ModelError(Exception):
 class DigitModel:
     """A fitted pipeline (64 grid values in, 10 class probabilities out) and its metadata.
 
-    ``opinions`` are differently built classifiers: the confidence of a
+    ``opinions`` are differently built classifiers: the raw score of a
     prediction is the smallest of all models' probabilities for the digit the
     main pipeline predicts, so a grid the models read differently is flagged.
+    ``calibrator`` (an ``IsotonicRegression``, see ``train.fit_calibrator``)
+    maps that score to the probability that the digit is right; without one
+    the confidence is the raw score.
     """
 
     pipeline: Any
@@ -83,6 +86,7 @@ class DigitModel:
     source: str = "built-in"
     sha256: str = ""
     opinions: list[Any] = field(default_factory=list)
+    calibrator: Any = None
     _fast: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -94,7 +98,15 @@ class DigitModel:
         return self.pipeline.predict_proba(np.asarray(grids, dtype=np.float64))
 
     def predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Digits and their confidence for flat grids ``(n, 64)``, one call per model."""
+        """Digits and their confidence (the calibrated probability that the digit is
+        right, when the model has a calibrator) for flat grids ``(n, 64)``."""
+        digits, score = self.raw_predict(grids)
+        if self.calibrator is None or len(score) == 0:
+            return digits, score
+        return digits, np.asarray(self.calibrator.predict(score), dtype=np.float64)
+
+    def raw_predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Digits and their uncalibrated score (smallest probability of all models), one call per model."""
         grids = np.asarray(grids, dtype=np.float64)
         proba = self._main_proba(grids)
         best = np.argmax(proba, axis=1)
@@ -107,7 +119,6 @@ class DigitModel:
             votes = other.predict_proba(grids)[rows, column]
             confidence = np.minimum(confidence, np.where(agrees, votes, 0.0))
         return self.classes[best], confidence
-
 
     def _main_proba(self, grids: np.ndarray) -> np.ndarray:
         """The pipeline's probabilities; after a check on the first batch, by matrix products."""
@@ -122,6 +133,8 @@ def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:
         data = {"pipeline": model.pipeline, "metadata": model.metadata}
         if model.opinions:
             data["opinions"] = list(model.opinions)
+        if model.calibrator is not None:
+            data["calibrator"] = model.calibrator
         import skops.io as sio  # imported when needed: it imports all of scikit-learn
 
         sio.dump(data, fh)
@@ -179,15 +192,20 @@ def _load_pickle(path: str) -> Any:
 
 def _as_model(obj: Any, path: str) -> DigitModel:
     opinions: list[Any] = []
+    calibrator = None
     if isinstance(obj, dict) and "pipeline" in obj:
         pipeline, metadata = obj["pipeline"], dict(obj.get("metadata") or {})
         opinions = list(obj.get("opinions") or [])
+        calibrator = obj.get("calibrator")
     else:
         pipeline, metadata = obj, {}
     for part in [pipeline, *opinions]:
         if not (hasattr(part, "predict_proba") and hasattr(part, "classes_")):
             raise ModelError(f"{path} does not hold a fitted classifier with predict_proba")
-    return DigitModel(pipeline=pipeline, metadata=metadata, source=path, opinions=opinions)
+    if calibrator is not None and not hasattr(calibrator, "predict"):
+        raise ModelError(f"{path} holds a calibrator without predict")
+    return DigitModel(pipeline=pipeline, metadata=metadata, source=path, opinions=opinions,
+                      calibrator=calibrator)
 
 
 def check_compatible(model: DigitModel) -> None:

@@ -23,11 +23,9 @@ from rich.text import Text
 
 from .write import Row
 
-EXIT_OK = 0
-EXIT_FILE_ERRORS = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 75
-EXIT_INTERRUPTED = 130
+from .exitcodes import EXIT_FILE_ERRORS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
+
+__all__ = ["EXIT_FILE_ERRORS", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "Report"]
 STATUSES = ("ok", "low_confidence", "blank", "error", "reviewed")
 MAX_ERRORS_SHOWN = 5
 

@@ -13,15 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from .files import walk
 
@@ -51,6 +42,16 @@ class ProgressBar:
     """A rich progress bar whose total is counted in a background thread."""
 
     def __init__(self, console: Console, folder: str, recursive: bool) -> None:
+        from rich.progress import (  # only on a terminal: not imported for --help or cron
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),

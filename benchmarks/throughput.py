@@ -1,11 +1,13 @@
 """Throughput of ``batchdigits classify`` against the Pillow decode floor.
 
-    python benchmarks/throughput.py [--files N] [--large M] [--repeats R] [--keep DIR]
+    python benchmarks/throughput.py [--files N] [--small K] [--large M] [--repeats R] [--keep DIR]
 
-Generates two folders of scan-like digit files in a temporary directory:
+Generates three folders of scan-like digit files in a temporary directory:
 
 * ``mix``: N files (default 2000) like a real scan folder: PNG and JPEG,
   grayscale and RGB, 30-300 px, plus 10 % large 1000-2500 px JPEG scans;
+* ``small``: K files (default 20000) like real single-digit scans, the most
+  common input: PNG, JPEG, BMP and TIFF, grayscale and RGB, 40-220 px;
 * ``large``: M files (default 150), all large (1000-2500 px) JPEG scans.
 
 A few dozen distinct digits are drawn with ``synth.make_scan`` and then
@@ -23,7 +25,11 @@ For each folder it prints the median (of R runs, default 3) images/s of:
 (c) a seed-style loop: per file open, ``convert("L")``, resize to 8x8,
     scale to 0..16, one ``predict`` call per file, in one process;
 
-and checks the targets on the warm runs: classify >= 60 % of the floor's
+then the cost per image of each stage in one process (decoding with
+``load_image``, the stacked grid conversion and, for comparison, the
+per-image one, the batched prediction, and what the main process spends per
+image in the all-cores run besides predicting: walk, stat, IPC, CSV), and
+checks the targets on the warm runs: classify >= 60 % of the floor's
 images/s at equal cores, all cores >= 1.8x one job, all cores >= 3x the seed
 loop on the mix and >= 10x on the large JPEGs.  The cold CLI runs are shown
 with the number of files from which their one-off start-up is amortised.
@@ -55,7 +61,8 @@ from benchinfo import code_state, process_tree, stat_fields, verdict  # noqa: E4
 
 from batchdigits.classify import CHUNK_SIZE as CHUNK  # noqa: E402  (same chunks as classify)
 
-N_BASES = 40  # distinct drawn digits in the small files
+N_BASES = 40  # distinct drawn digits in the small files of the mix
+N_SMALL_BASES = 200  # distinct drawn digits in the small-scan folder
 N_LARGE_VARIANTS = 36  # distinct encoded large JPEGs (re-written to many paths)
 LARGE_SHARE = 0.10  # share of large JPEG scans in the mix
 TARGET_FLOOR_SHARE = 0.60
@@ -116,15 +123,38 @@ def _large_pool(bases, rng: np.random.Generator, n: int, grain: float) -> list[t
     return pool
 
 
+SMALL_FORMATS = (("PNG", "png"), ("JPEG", "jpg"), ("BMP", "bmp"), ("TIFF", "tif"))
+
+
+def generate_small(folder: Path, n: int, bases, rng: np.random.Generator) -> dict:
+    """``n`` single-digit scans, 40-220 px, PNG/JPEG/BMP/TIFF, gray and RGB."""
+    folder.mkdir(parents=True)
+    stats = {"bytes": 0, "L": 0, "RGB": 0} | {ext: 0 for _, ext in SMALL_FORMATS}
+    for i in range(n):
+        d, img = bases[int(rng.integers(len(bases)))]
+        side = int(round(np.exp(rng.uniform(np.log(40), np.log(220)))))
+        w, h = img.size
+        s = side / max(w, h)
+        img = _with_mode(img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR), rng)
+        fmt, ext = SMALL_FORMATS[int(rng.integers(len(SMALL_FORMATS)))]
+        buf = io.BytesIO()
+        img.save(buf, fmt, **({"quality": int(rng.integers(70, 96))} if fmt == "JPEG" else {}))
+        (folder / f"{i:05d}_{d}.{ext}").write_bytes(buf.getvalue())
+        stats["bytes"] += buf.tell()
+        stats[ext] += 1
+        stats[img.mode] += 1
+    return stats
+
+
 def generate(
-    root: Path, n_mix: int, n_large: int, seed: int = 0, grain: float = 6.0
-) -> tuple[Path, Path, dict]:
-    """Write the ``mix`` and ``large`` folders under ``root``; return them and stats."""
+    root: Path, n_mix: int, n_large: int, seed: int = 0, grain: float = 6.0, n_small: int = 0
+) -> tuple[Path, Path, Path, dict]:
+    """Write the ``mix``, ``large`` and ``small`` folders under ``root``; return them and stats."""
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     bases = _bases(rng, N_BASES)
     pool = _large_pool(bases, rng, N_LARGE_VARIANTS, grain)
-    mix, large = root / "mix", root / "large"
+    mix, large, small = root / "mix", root / "large", root / "small"
     mix.mkdir(parents=True)
     large.mkdir(parents=True)
     stats = {"png": 0, "jpeg": 0, "L": 0, "RGB": 0, "large": 0, "bytes_mix": 0, "bytes_large": 0}
@@ -152,8 +182,9 @@ def generate(
         d, data = pool[i % len(pool)]
         (large / f"{i:05d}_{d}.jpg").write_bytes(data)
         stats["bytes_large"] += len(data)
+    stats["small"] = generate_small(small, n_small, _bases(rng, N_SMALL_BASES), rng)
     stats["seconds"] = time.perf_counter() - t0
-    return mix, large, stats
+    return mix, large, small, stats
 
 
 # ---------------------------------------------------------------------------
@@ -233,12 +264,48 @@ def tree_cpu() -> float:
     return total / tick
 
 
-def timed(fn: Callable[[], int]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds of the process tree, and fn's result."""
+def timed(fn: Callable[[], int]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds of the process tree and of this process alone, and fn's result."""
     c0 = tree_cpu()
+    m0 = time.process_time()
     t0 = time.perf_counter()
     n = fn()
-    return time.perf_counter() - t0, tree_cpu() - c0, n
+    return time.perf_counter() - t0, tree_cpu() - c0, time.process_time() - m0, n
+
+
+STAGE_FILES = 3000  # files per folder (spread over it) for the per-stage costs
+
+
+def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
+    """CPU ms per image of each stage, in this process, on up to STAGE_FILES files (median of runs)."""
+    from threadpoolctl import threadpool_limits
+
+    from batchdigits.classify import DEFAULT_BATCH_SIZE
+    from batchdigits.convert import decode_file
+    from batchdigits.grid import image_to_grid
+    from batchdigits.gridstack import images_to_grids
+
+    paths = list_files(folder)
+    paths = paths[:: max(1, len(paths) // STAGE_FILES)][:STAGE_FILES]
+    runs: dict[str, list[float]] = {}
+
+    def clock(name: str, fn: Callable[[], object]):
+        t0 = time.process_time()
+        result = fn()
+        runs.setdefault(name, []).append((time.process_time() - t0) * 1000 / len(paths))
+        return result
+
+    for _ in range(repeats):
+        grays = clock("decode", lambda: [decode_file(p)[0] for p in paths])
+        grays = [g for g in grays if g is not None]
+        grids = clock("convert", lambda grays=grays: [g for i in range(0, len(grays), CHUNK)
+                                                      for g in images_to_grids(grays[i : i + CHUNK])])
+        clock("convert1", lambda grays=grays: [image_to_grid(g) for g in grays])
+        flat = np.stack([g.reshape(64) for g in grids if g is not None]).astype(np.uint8)
+        with threadpool_limits(1):  # as the main process predicts while the workers convert
+            clock("predict", lambda flat=flat: [model.predict(flat[i : i + DEFAULT_BATCH_SIZE])
+                                                for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
+    return {k: statistics.median(v) for k, v in runs.items()} | {"files": len(paths)}
 
 
 # ---------------------------------------------------------------------------
@@ -280,6 +347,7 @@ def machine_line() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=2000, help="files in the mixed folder")
+    ap.add_argument("--small", type=int, default=20000, help="files in the small-scan folder")
     ap.add_argument("--large", type=int, default=150, help="files in the large-JPEG folder")
     ap.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
     ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the files")
@@ -299,14 +367,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.keep:
         root = Path(args.keep).resolve()
-        for sub in ("mix", "large", "out"):
+        for sub in ("mix", "large", "small", "out"):
             if (root / sub).exists() and any((root / sub).iterdir()):
                 ap.error(f"{root / sub} exists and is not empty")
         root.mkdir(parents=True, exist_ok=True)
     else:
         root = Path(tempfile.mkdtemp(prefix="bd-throughput-"))
     try:
-        mix, large, st = generate(root, args.files, args.large, grain=args.grain)
+        mix, large, small, st = generate(root, args.files, args.large, grain=args.grain, n_small=args.small)
         outdir = root / "out"
         outdir.mkdir(exist_ok=True)
         print(
@@ -314,17 +382,20 @@ def main(argv: list[str] | None = None) -> int:
             f"small ones {st['L']} gray, {st['RGB']} RGB; {st['large']} large 1000-2500 px JPEG), "
             f"{st['bytes_mix'] / 1e6:.1f} MB\n"
             f"      large = {args.large} JPEG scans 1000-2500 px (grain sigma {args.grain:g}), "
-            f"{st['bytes_large'] / 1e6:.1f} MB; "
+            f"{st['bytes_large'] / 1e6:.1f} MB\n"
+            f"      small = {args.small} single-digit scans 40-220 px ("
+            + ", ".join(f"{st['small'][e]} {e.upper()}" for _, e in SMALL_FORMATS)
+            + f"; {st['small']['L']} gray, {st['small']['RGB']} RGB), {st['small']['bytes'] / 1e6:.1f} MB; "
             f"generated in {st['seconds']:.1f} s under {root}"
         )
-        return run(args, mix, large, outdir, all_jobs, model)
+        return run(args, {"mix": mix, "small": small, "large": large}, outdir, all_jobs, model)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int:
-    folders = {"mix": mix, "large": large}
+def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> int:
+    mix = folders["mix"]
     out = outdir / "tmp.csv"
 
     # Warm-up (untimed): page cache, loky workers started with batchdigits imported.
@@ -342,13 +413,15 @@ def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int
     ]
     times: dict[tuple[str, str], list[float]] = {}
     cpus: dict[tuple[str, str], list[float]] = {}
+    mains: dict[tuple[str, str], list[float]] = {}
     counts: dict[str, int] = {}
     for rep in range(args.repeats):
         for key, label, fn in rows:  # interleaved, so load spikes hit every row alike
             for fname, folder in folders.items():
-                sec, cpu, n = timed(lambda fn=fn, folder=folder: fn(folder))
+                sec, cpu, main_cpu, n = timed(lambda fn=fn, folder=folder: fn(folder))
                 times.setdefault((key, fname), []).append(sec)
                 cpus.setdefault((key, fname), []).append(cpu)
+                mains.setdefault((key, fname), []).append(main_cpu)
                 counts.setdefault(fname, n)
                 print(f"  run {rep + 1}/{args.repeats} {fname:5s} {label:38s} {sec:7.2f} s "
                       f"{n / sec:8.1f} img/s  cpu {cpu:6.2f} s", flush=True)
@@ -359,13 +432,16 @@ def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int
     ]
     for key, label, jobs in cli_rows:
         for fname, folder in folders.items():
-            sec, cpu, n = timed(lambda folder=folder, jobs=jobs: classify_cli(folder, jobs, out))
+            sec, cpu, _, n = timed(lambda folder=folder, jobs=jobs: classify_cli(folder, jobs, out))
             times[(key, fname)] = [sec]
             cpus[(key, fname)] = [cpu]
             print(f"  run 1/1 {fname:5s} {label:38s} {sec:7.2f} s {n / sec:8.1f} img/s  "
                   f"cpu {cpu:6.2f} s", flush=True)
             if n != counts[fname]:
                 print(f"  warning: CLI wrote {n} rows for {counts[fname]} files")
+
+    print("per-stage costs (one process, untimed above) ...", flush=True)
+    stages = {f: stage_costs(folder, model, args.repeats) for f, folder in folders.items()}
 
     labels = {k: lab for k, lab, _ in rows} | {k: lab for k, lab, _ in cli_rows}
     order = ["floor1", "floorN", "lib1", "libN", "cli1", "cliN", "seed"]
@@ -388,6 +464,20 @@ def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int
         overhead = med[("cliN", f)] - med[("libN", f)]
         print(f"  {f}: the CLI (--jobs 0) took {overhead:.2f} s longer than the warm in-process run "
               f"(interpreter, imports, model load, worker start-up)")
+    main_ms = {k: statistics.median(v) * 1000 / counts[k[1]] for k, v in mains.items()}
+    print()
+    print(f"CPU ms per image by stage, one process (median of {args.repeats}; on up to {STAGE_FILES} "
+          "files of each folder); main process: its own CPU in the --jobs 0 run less prediction")
+    print(f"{'':42s}" + "".join(f"{f:>16s}" for f in folders))
+    for key, name in (("decode", "decode (load_image, reduced to 64 px)"),
+                      ("convert", "grid conversion, stacked (chunks of 64)"),
+                      ("convert1", "  for comparison: image_to_grid per image"),
+                      ("predict", "prediction (batches of 512, 1 thread)")):
+        print(f"{name:42s}" + "".join(f"{stages[f][key]:13.3f} ms" for f in folders))
+    print(f"{'main process: walk, stat, IPC, CSV':42s}"
+          + "".join(f"{main_ms[('libN', f)] - stages[f]['predict']:13.3f} ms" for f in folders))
+    print(f"{'  (main process CPU, all of it)':42s}"
+          + "".join(f"{main_ms[('libN', f)]:13.3f} ms" for f in folders))
     print(f"  load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"(other processes compete for the {os.cpu_count()} cores; CPU ms/img is less affected)")
 
@@ -422,6 +512,9 @@ def run(args, mix: Path, large: Path, outdir: Path, all_jobs: int, model) -> int
           + ", ".join(f"{f} {rate[('floorN', f)] / rate[('floor1', f)]:.2f}x "
                       f"(best-of {best[('floorN', f)] / best[('floor1', f)]:.2f}x)" for f in folders)
           + f" with {all_jobs} processes")
+    print("  reference (not a target): stacked conversion "
+          + ", ".join(f"{f} {stages[f]['convert1'] / stages[f]['convert']:.2f}x" for f in folders)
+          + " faster than image_to_grid per image (CPU)")
     print(f"  reference (not a target): {all_jobs} x CPU ms/img(--jobs 1) / CPU ms/img(--jobs 0), "
           "the scaling idle cores would allow at most: "
           + ", ".join(f"{f} {all_jobs * cpu_ms[('lib1', f)] / cpu_ms[('libN', f)]:.2f}x" for f in folders))

@@ -59,15 +59,15 @@ def out(tmp_path):
 
 @pytest.fixture
 def conversions(monkeypatch):
-    """Every path ``convert_file`` is called with (in this process: jobs=1)."""
+    """Every path decoded for a conversion (in this process: jobs=1)."""
     calls: list[str] = []
-    real = convert_module.convert_file
+    real = convert_module.decode_file
 
     def counting(path):
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(convert_module, "convert_file", counting)
+    monkeypatch.setattr(convert_module, "decode_file", counting)
     return calls
 
 

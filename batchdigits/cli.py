@@ -476,7 +476,7 @@ def train(
     ] = Classifier.svc,
     augment: Annotated[
         bool,
-        typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits."),
+        typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits and of your scans."),
     ] = True,
     unlabelled: Annotated[
         Optional[list[Path]],

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -19,11 +19,11 @@ import typer
 from . import __version__
 from .clihelp import CONTEXT, Command, Group
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE
-from .exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
+from .exitcodes import EXIT_FILE_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 
 from rich.console import Console
 
-from .ui import error, log, stderr_console
+from .ui import error, log, log_block, stderr_console
 
 if TYPE_CHECKING:
     from .corrections import Corrections
@@ -168,6 +168,8 @@ def check_output(out: str) -> None:
 
     if out == "-":
         return
+    if not out:
+        raise UsageProblem("the output path is empty: give a file name, or - for standard output")
     path = Path(out)
     if path.is_dir():
         raise UsageProblem(f"output is a folder, not a file: {out}")
@@ -400,11 +402,12 @@ def classify(
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
     """
     from .classify import Settings, classify_folder
+    from .lock import output_lock
     from .review import ReviewSheet
     from .ui import maybe_progress
 
     console = stderr_console()
-    with handled_errors(console, debug):
+    with handled_errors(console, debug), ExitStack() as held:
         _interrupt_on_sigterm()
         check_range("--batch-size", batch_size, 1)
         check_range("--jobs", jobs, 0)
@@ -427,6 +430,8 @@ def classify(
             )
         check_backend(backend.value, scheduler)
         corrections = open_corrections(corrections_path, folder)
+        if out != "-":  # a second run on this output is refused at once, not after the model loaded
+            held.enter_context(output_lock(out))
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         if adapt:
             check_adaptable(model)
@@ -440,7 +445,7 @@ def classify(
             report = classify_folder(
                 folder, out=out, model=model, recursive=recursive, settings=settings, on_row=_fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
-                adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt else None,
+                take_lock=False, adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt else None,
             )
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))
@@ -449,13 +454,27 @@ def classify(
             log(console, describe_adaptation(report.adaptation), quiet)
         if summary_json is not None:
             write_summary_json(report, str(summary_json), model)
-        if not quiet:
-            console.print(report.render())
+        log_block(console, report.render(), quiet)
         log(console, report.summary_line(), quiet)
         if report.stale_reviews:
             log(console, f"warning: {report.stale_reviews} corrections not applied: the file "
                 "changed since it was reviewed (review it again)", quiet)
+        warn_if_nothing_found(console, report, folder, quiet)
+        if quiet:  # "only errors": the error rows still get a word
+            for line in report.error_lines():
+                log(console, line)
         raise typer.Exit(report.exit_code())
+
+
+def warn_if_nothing_found(console: Console, report: Report, folder: Path, quiet: bool) -> None:
+    """No image files is not an error (exit 0: an empty inbox under cron is normal), but is said.
+
+    With --quiet it is said only when FOLDER holds other files (likely the wrong folder).
+    """
+    if report.found:
+        return
+    other = f" ({report.skipped} other files skipped)" if report.skipped else ""
+    log(console, f"warning: no image files found in {folder}{other}", quiet and not report.skipped)
 
 
 @app.command(cls=Command)
@@ -625,6 +644,10 @@ def show(
 ) -> None:
     """Print what the model sees: each image's 8x8 grid, the prediction and the top 3.
 
+    A missing IMAGE or a folder is refused before any work (exit 2); an image
+    that cannot be read gets one error line and the others are still shown
+    (exit 1).
+
     \b
     Examples:
       batchdigits show scans/0042.png
@@ -637,16 +660,38 @@ def show(
 
     console = stderr_console()
     with handled_errors(console, debug):
+        check_images(images)
         model = open_model(model_path, allow_pickle, console, False)
         out = Console()
+        unreadable = 0
         for image in images:
-            grid, error = convert_file(str(image))
+            grid, reason = convert_file(str(image))
+            if reason:
+                error(console, f"cannot read {image}: {reason}")
+                unreadable += 1
+                continue
             proba, confidence = None, None
             if grid is not None:
                 flat = grid.reshape(1, 64).astype(np.float64)
                 proba = model.predict_proba(flat)[0]
                 confidence = float(model.predict(flat)[1][0])
-            out.print(grid_panel(str(image), grid, proba, model.classes, error, confidence))
+            out.print(grid_panel(str(image), grid, proba, model.classes, "", confidence))
+        if unreadable:
+            raise typer.Exit(EXIT_FILE_ERRORS)
+
+
+def check_images(images: list[Path]) -> None:
+    """Every IMAGE argument must be an existing file (not a folder); all named at once."""
+    problems = []
+    for image in images:
+        if not image.exists() and not image.is_symlink():
+            problems.append(f"file not found: {image}")
+        elif not image.exists():
+            problems.append(f"broken symbolic link: {image}")
+        elif image.is_dir():
+            problems.append(f"is a folder, not an image file: {image}")
+    if problems:
+        raise UsageProblem("; ".join(problems))
 
 
 @app.command(cls=Command)

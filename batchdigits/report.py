@@ -72,8 +72,14 @@ class Report:
         return self.counts["ok"] + self.counts["low_confidence"] + self.counts["reviewed"]
 
     @property
+    def read(self) -> int:
+        """Files read and classified in this run (found minus the rows reused unchanged)."""
+        return self.found - self.reused
+
+    @property
     def rate(self) -> float:
-        return self.found / self.elapsed if self.elapsed > 0 else 0.0
+        """Images per second over the files read in this run (reused rows cost nothing)."""
+        return self.read / self.elapsed if self.elapsed > 0 else 0.0
 
     def exit_code(self) -> int:
         return EXIT_FILE_ERRORS if self.counts["error"] else EXIT_OK
@@ -85,8 +91,17 @@ class Report:
             f"{c['blank']} blank, {c['error']} errors, {c['reviewed']} reviewed; "
             f"{self.skipped} other files skipped; "
             f"{self.reused} unchanged rows reused; "
-            f"{self.elapsed:.1f}s ({self.rate:.0f} images/s)"
+            f"{self.read} files read in {self.elapsed:.1f}s ({self.rate:.0f} images/s)"
         )
+
+    def error_lines(self) -> list[str]:
+        """The error rows' count and first reasons, one line each; none without errors."""
+        count = self.counts["error"]
+        if not count:
+            return []
+        first = f", the first {len(self.errors)}" if len(self.errors) < count else ""
+        lines = [f"{count} files could not be read (error rows in the CSV{first}):"]
+        return lines + [f"  {path}: {reason}" for path, reason in self.errors]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +110,7 @@ class Report:
             "statuses": dict(self.counts),
             "skipped": self.skipped,
             "reused": self.reused,
+            "read": self.read,
             "stale_reviews": self.stale_reviews,
             "digits": {str(d): self.per_digit.get(d, [0, 0.0])[0] for d in range(10)},
             "elapsed_seconds": round(self.elapsed, 3),
@@ -142,8 +158,9 @@ class Report:
             ("reviews outdated (file changed)", self.stale_reviews),
             ("other files skipped", self.skipped),
             ("unchanged, reused", self.reused),
+            ("read now", self.read),
             ("elapsed", f"{self.elapsed:.2f} s"),
-            ("images/s", f"{self.rate:.1f}"),
+            ("images/s (files read)", f"{self.rate:.1f}"),
         ):
             table.add_row(name, str(value))
         return table

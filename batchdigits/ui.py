@@ -33,6 +33,21 @@ def log(console: Console, message: str, quiet: bool = False) -> None:
         console.print(f"{stamp} {message}", markup=False, soft_wrap=True)
 
 
+def log_block(console: Console, block: object, quiet: bool = False) -> None:
+    """A table or other block for people; without a terminal, each of its lines is
+    a timestamped log line (a cron log reads line by line)."""
+    if quiet:
+        return
+    if console.is_terminal:
+        console.print(block)
+        return
+    with console.capture() as captured:
+        console.print(block)
+    for line in captured.get().splitlines():
+        if line.strip():
+            log(console, line.rstrip())
+
+
 def error(console: Console, message: str) -> None:
     """A one-line error, always printed (even with --quiet)."""
     console.print(f"batchdigits: error: {message}", markup=False, soft_wrap=True, style="red")

@@ -400,6 +400,7 @@ def classify(
       batchdigits classify scans/ -o predictions.csv
       batchdigits classify scans/ --out - > predictions.csv
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
+      batchdigits classify scans/ -o predictions.csv --adapt      # adapted to this folder's writers
     """
     from .classify import Settings, classify_folder
     from .lock import output_lock

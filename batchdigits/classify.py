@@ -29,7 +29,7 @@ from .concurrency import default_jobs, map_ordered
 from .corrections import Corrections
 from .atomic import is_temp_for, remove_stale_temps, temp_beside
 from .files import Found, walk
-from .convert import Converted, Task, convert_chunk
+from .convert import Converted, Task, convert_chunk, worker_died
 from .grid import GRID_VERSION
 from .incremental import (
     FileStamp,
@@ -136,7 +136,9 @@ def iter_results(
             yield tasks
 
     jobs = settings.jobs or default_jobs()
-    results = map_ordered(convert_chunk, chunks(), jobs, settings.backend, settings.scheduler)
+    results = map_ordered(
+        convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
+    )
     batch: list[tuple[Slot, Converted | None]] = []
     for converted in results:
         answers = iter(converted)
@@ -268,12 +270,15 @@ def classify_folder(
     incremental: bool = False,
     verify_content: bool = False,
     corrections: Corrections | None = None,
+    take_lock: bool = True,
 ) -> Report:
     """Classify every image under ``folder``; write the CSV to ``out``.
 
     Every argument but ``folder`` is a keyword.
     ``out`` may be a path, ``"-"`` for stdout, or ``None`` to write nothing.
-    With a path, only one run at a time may write it (else :class:`OutputLocked`).
+    With a path, only one run at a time may write it (else :class:`OutputLocked`);
+    ``take_lock=False`` when the caller already holds :func:`~batchdigits.lock.output_lock`
+    (the CLI takes it before loading the model).
     ``incremental`` reuses the rows of unchanged files from the previous
     run's CSV (see :mod:`batchdigits.incremental`).  ``corrections`` (see
     :class:`~batchdigits.corrections.Corrections`) turns the rows of files a
@@ -299,7 +304,7 @@ def classify_folder(
             emit(rows, lambda r: csv_out.write(r.row) if csv_out else None)
         report.finish()
         return report
-    with output_lock(out_path):
+    with output_lock(out_path) if take_lock else nullcontext():
         state = state_path(out_path)
         remove_stale_temps(out_path)
         remove_stale_temps(state)

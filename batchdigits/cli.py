@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -352,11 +352,12 @@ def classify(
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
     """
     from .classify import Settings, classify_folder
+    from .lock import output_lock
     from .review import ReviewSheet
     from .ui import maybe_progress
 
     console = stderr_console()
-    with handled_errors(console, debug):
+    with handled_errors(console, debug), ExitStack() as held:
         _interrupt_on_sigterm()
         check_range("--batch-size", batch_size, 1)
         check_range("--jobs", jobs, 0)
@@ -372,6 +373,8 @@ def classify(
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         check_backend(backend.value, scheduler)
         corrections = open_corrections(corrections_path, folder)
+        if out != "-":  # a second run on this output is refused at once, not after the model loaded
+            held.enter_context(output_lock(out))
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
@@ -383,6 +386,7 @@ def classify(
             report = classify_folder(
                 folder, out=out, model=model, recursive=recursive, settings=settings, on_row=_fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
+                take_lock=False,
             )
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))

@@ -6,19 +6,33 @@ only a few chunks in flight, so memory does not grow with the input (work
 that fits in one chunk is done in this process, without workers).  With
 ``backend="dask"`` the chunks go to a dask.distributed cluster through
 joblib's dask backend.
+
+A worker that dies (the OOM killer, a crashing decoder, ``kill -9``) does not
+end the run: the chunks that were in flight are done again one item at a
+time, each in a fresh call to the workers, and the item that kills a worker
+again gets ``died(item)`` as its answer.  Local workers exit on their own
+when this process dies (see :func:`watch_parent`).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import BrokenExecutor
+from dataclasses import dataclass
 from itertools import chain
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from joblib import Parallel, delayed, parallel_config
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+PARENT_POLL_SECONDS = 0.25  # how often a worker checks that its parent is alive
+_IN_WORKER = False  # set in a local worker process by its first chunk
 
 
 def default_jobs() -> int:
@@ -30,22 +44,25 @@ def default_jobs() -> int:
 
 
 def map_ordered(
-    func: Callable[[list[T]], R],
+    func: Callable[[list[T]], list[R]],
     chunks: Iterable[list[T]],
     jobs: int,
     backend: str = "loky",
     scheduler: str | None = None,
-) -> Iterator[R]:
-    """Yield ``func(chunk)`` for every chunk, in input order.
+    died: Callable[[T], R] | None = None,
+) -> Iterator[list[R]]:
+    """Yield ``func(chunk)`` (one answer per item) for every chunk, in input order.
 
     With local workers, a run whose work fits in one chunk (a cron run over
     a few new files) is done in this process: starting workers would cost
-    more than it saves.
+    more than it saves.  ``died(item)`` is the answer for an item whose
+    worker died twice (once among others, once alone); without it a dying
+    worker ends the run with the worker-death exception.
     """
     rest = iter(chunks)
     if backend == "dask":
         with _dask_client(scheduler), parallel_config(backend="dask"):
-            yield from _parallel(func, rest, -1)
+            yield from _surviving(func, rest, -1, died)
         return
     first = None
     for chunk in rest:
@@ -59,12 +76,92 @@ def map_ordered(
     if second is None:  # all the work is one chunk: starting workers would cost more
         yield func(first)
         return
-    yield from _parallel(func, chain([first, second], rest), jobs)
+    yield from _surviving(InWorker(func, os.getpid()), chain([first, second], rest), jobs, died)
+
+
+def _surviving(
+    func: Callable[[list[T]], list[R]], chunks: Iterator[list[T]], n_jobs: int,
+    died: Callable[[T], R] | None,
+) -> Iterator[list[R]]:
+    """``_parallel`` that survives dying workers (see the module docstring)."""
+    while True:
+        in_flight: deque[list[T]] = deque()  # handed to the workers, answer not yet yielded
+        try:
+            for answer in _parallel(func, _recorded(chunks, in_flight), n_jobs):
+                in_flight.popleft()
+                yield answer
+            return
+        except worker_deaths():
+            if died is None:
+                raise
+        for chunk in list(in_flight):  # then on with a fresh pool for the rest
+            yield [_alone(func, item, n_jobs, died) for item in chunk]
+
+
+def _recorded(chunks: Iterator[list[T]], into: deque[list[T]]) -> Iterator[list[T]]:
+    """``chunks``, each appended to ``into`` as it is taken."""
+    for chunk in chunks:
+        into.append(chunk)
+        yield chunk
+
+
+def _alone(func: Callable[[list[T]], list[R]], item: T, n_jobs: int, died: Callable[[T], R]) -> R:
+    """``func([item])[0]`` in a worker of its own call: a death is this item's."""
+    try:
+        return next(iter(_parallel(func, iter([[item]]), n_jobs)))[0]
+    except worker_deaths():
+        return died(item)
+
+
+def worker_deaths() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean a worker process died: loky's broken pool, dask's KilledWorker."""
+    deaths: tuple[type[BaseException], ...] = (BrokenExecutor,)  # loky's TerminatedWorkerError
+    try:
+        from distributed import KilledWorker
+    except ImportError:
+        return deaths
+    return (*deaths, KilledWorker)
 
 
 def _parallel(func: Callable[[list[T]], R], chunks: Iterator[list[T]], n_jobs: int) -> Iterator[R]:
     parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
     return parallel(delayed(func)(chunk) for chunk in chunks)
+
+
+@dataclass(frozen=True)
+class InWorker(Generic[T, R]):
+    """``func`` as a local worker runs it: first making sure the worker exits
+    when the process ``parent`` dies."""
+
+    func: Callable[[list[T]], list[R]]
+    parent: int
+
+    def __call__(self, chunk: list[T]) -> list[R]:
+        global _IN_WORKER
+        if not _IN_WORKER and os.getpid() != self.parent:
+            _IN_WORKER = True
+            watch_parent(self.parent)
+        return self.func(chunk)
+
+
+def in_worker() -> bool:
+    """True in a local worker process started by :func:`map_ordered`."""
+    return _IN_WORKER
+
+
+def watch_parent(parent: int) -> None:
+    """Exit this process at once when ``parent`` is no longer its parent (it died,
+    ``kill -9`` included, and this process was handed to init): a thread that
+    polls ``os.getppid()`` every :data:`PARENT_POLL_SECONDS`.  Portable, unlike
+    Linux's ``PR_SET_PDEATHSIG``, which fires when the *thread* that started
+    the worker ends rather than the process."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)  # no cleanup: the parent, who wanted the answers, is gone
+
+    threading.Thread(target=watch, name="batchdigits-parent-watch", daemon=True).start()
 
 
 def _dask_client(scheduler: str | None) -> Any:

@@ -10,10 +10,13 @@ numpy, scipy.ndimage and nothing of scikit-learn, rich or typer.
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 
 import numpy as np
 
+from .concurrency import in_worker
 from .grid import INPUT_SIDE, image_to_grid
 from .gridstack import images_to_grids
 from .incremental import file_sha256
@@ -101,12 +104,19 @@ def run_task(task: Task) -> Converted:
     return convert_chunk([task])[0]
 
 
+WORKER_DIED = "worker died while decoding"
+_CRASH_ON = "BATCHDIGITS_TEST_CRASH_ON"  # tests only: a worker kills itself on this file name
+
+
 def convert_chunk(tasks: list[Task]) -> list[Converted]:
     """Worker entry point: a chunk of tasks, answers in the same order.
 
     Files are decoded one by one, then the chunk's grids are made as one
     stack (:func:`batchdigits.gridstack.images_to_grids`).
     """
+    crash_on = os.environ.get(_CRASH_ON) if in_worker() else None
+    if crash_on and any(os.path.basename(t.path) == crash_on for t in tasks):
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a crashing decoder would
     answers: list[Converted | None] = []
     where: list[int] = []
     grays: list[np.ndarray] = []
@@ -123,3 +133,8 @@ def convert_chunk(tasks: list[Task]) -> list[Converted]:
     for i, sha, (grid, error) in zip(where, hashes, _grids(grays), strict=True):
         answers[i] = Converted(grid, error, sha)
     return [answer for answer in answers if answer is not None]
+
+
+def worker_died(task: Task) -> Converted:
+    """The answer for a file whose worker process died converting it (see ``map_ordered``)."""
+    return Converted(None, WORKER_DIED)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .convert import Task, convert_chunk
+from .convert import Task, convert_chunk, worker_died
 from .corrections import parse_label
 from .concurrency import default_jobs, map_ordered
 from .files import path_from_csv, walk
@@ -130,7 +130,8 @@ def labelled_grids(items: Iterable[tuple[str, int]], jobs: int = 0) -> Labelled:
     """Convert labelled files to grids (in worker processes)."""
     items = list(items)
     chunks = [[Task(p) for p, _ in items[i : i + 32]] for i in range(0, len(items), 32)]
-    converted = [c for chunk in map_ordered(convert_chunk, chunks, jobs or default_jobs()) for c in chunk]
+    answers = map_ordered(convert_chunk, chunks, jobs or default_jobs(), died=worker_died)
+    converted = [c for chunk in answers for c in chunk]
     X, y, paths, dropped = [], [], [], []
     for (path, label), answer in zip(items, converted, strict=True):
         if answer.grid is None:

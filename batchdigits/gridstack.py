@@ -380,13 +380,16 @@ def city_block_distance(features: np.ndarray) -> np.ndarray:
     form, with a structure not connecting the images, is slower still).
     """
     far = np.uint8(200)  # more than any distance within an image of up to 100 px
+    one = np.uint8(1)
     dist = np.where(features, np.uint8(0), far)
     for axis in (2, 1):
-        lines = np.moveaxis(dist, axis, 0)  # a view: line k of every image is lines[k]
+        lines = np.ascontiguousarray(np.moveaxis(dist, axis, 0))  # line k of every image: lines[k]
+        step = np.empty_like(lines[0])
         for k in range(1, len(lines)):
-            np.minimum(lines[k], lines[k - 1] + np.uint8(1), out=lines[k])
+            np.minimum(lines[k], np.add(lines[k - 1], one, out=step), out=lines[k])
         for k in range(len(lines) - 2, -1, -1):
-            np.minimum(lines[k], lines[k + 1] + np.uint8(1), out=lines[k])
+            np.minimum(lines[k], np.add(lines[k + 1], one, out=step), out=lines[k])
+        dist = np.moveaxis(lines, 0, axis)
     return dist
 
 

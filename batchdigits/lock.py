@@ -24,7 +24,7 @@ class OutputLocked(Exception):
 def output_lock(out: str) -> Iterator[None]:
     """Hold the lock of ``out`` for the duration of the block, or raise OutputLocked."""
     path = lock_path(out)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)  # workers never hold it
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

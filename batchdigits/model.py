@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import io
 import os
+import zipfile
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,28 @@ ALLOWED_TYPES = frozenset(
         "collections.OrderedDict",
     }
 )
+
+
+MAX_MODEL_BYTES = 256 * 2**20
+"""Largest model file, and largest sum of its archive members' uncompressed sizes
+(the built-in model: 5 MB).  Checked before skops reads a byte of it."""
+MAX_MODEL_RATIO = 100
+"""A member larger than 1 MiB may be at most this many times its compressed size."""
+DIGITS = tuple(range(10))  # the classes a model may predict
+N_FEATURES = 64  # one value per cell of the 8x8 grid
+METADATA_TYPES: dict[str, tuple[type, ...]] = {  # numbers.Integral: int and numpy's integers
+    "format": (Integral,),
+    "grid_version": (Integral,),
+    "sklearn_version": (str,),
+    "classifier": (str,),
+    "augmented": (bool,),
+    "training_data": (str,),
+    "n_train": (Integral,),
+    "class_counts": (list,),
+    "holdout_accuracy": (Real,),
+    "holdout_size": (Integral,),
+    "confidence": (str,),
+}
 
 
 class ModelError(Exception):
@@ -144,11 +169,14 @@ def load_model(path: str | os.PathLike[str], allow_pickle: bool = False) -> Digi
     """Load a model file; skops with trusted types only, pickle only if allowed."""
     path = os.fspath(path)
     try:
+        if os.stat(path).st_size > MAX_MODEL_BYTES:
+            raise ModelError(f"{path} is too large for a model file (over {MAX_MODEL_BYTES // 2**20} MiB)")
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     digest = hashlib.sha256(data).hexdigest()
     if data[:2] == b"PK":
+        check_archive(path, data)
         obj = _load_skops(path, data)
     elif allow_pickle:
         obj = _load_pickle(path)
@@ -161,6 +189,29 @@ def load_model(path: str | os.PathLike[str], allow_pickle: bool = False) -> Digi
     model.sha256 = digest
     check_compatible(model)
     return model
+
+
+def check_archive(path: str, data: bytes) -> None:
+    """Refuse a zip archive that would inflate beyond :data:`MAX_MODEL_BYTES`
+    (in sum) or that holds a member compressed suspiciously well; the sizes come
+    from the archive's directory, which ``zipfile`` enforces while reading."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ModelError(f"{path} is not a readable skops file ({exc})") from None
+    total = sum(m.file_size for m in members)
+    if total > MAX_MODEL_BYTES:
+        raise ModelError(
+            f"{path} would inflate to {total / 2**20:.0f} MiB (more than "
+            f"{MAX_MODEL_BYTES // 2**20} MiB); refusing it as a possible zip bomb"
+        )
+    for m in members:
+        if m.file_size > 2**20 and m.file_size > MAX_MODEL_RATIO * max(1, m.compress_size):
+            raise ModelError(
+                f"{path}: member {m.filename} inflates {m.file_size // max(1, m.compress_size)} times "
+                f"(more than {MAX_MODEL_RATIO}); refusing it as a possible zip bomb"
+            )
 
 
 def _load_skops(path: str, data: bytes) -> Any:
@@ -199,19 +250,55 @@ def _as_model(obj: Any, path: str) -> DigitModel:
         calibrator = obj.get("calibrator")
     else:
         pipeline, metadata = obj, {}
-    for part in [pipeline, *opinions]:
-        if not (hasattr(part, "predict_proba") and hasattr(part, "classes_")):
-            raise ModelError(f"{path} does not hold a fitted classifier with predict_proba")
+    names = ["the pipeline"] + [f"opinion {i + 1}" for i in range(len(opinions))]
+    for name, part in zip(names, [pipeline, *opinions], strict=True):
+        check_classifier(part, f"{path}: {name}")
     if calibrator is not None and not hasattr(calibrator, "predict"):
         raise ModelError(f"{path} holds a calibrator without predict")
+    check_metadata(metadata, path)
     return DigitModel(pipeline=pipeline, metadata=metadata, source=path, opinions=opinions,
                       calibrator=calibrator)
+
+
+def check_classifier(part: Any, where: str) -> None:
+    """A fitted classifier of 64 grid values into integer digits: the classes 0..9,
+    or (a model trained on scans of some digits only, ``train --no-builtin``)
+    some of them, in increasing order."""
+    if not (hasattr(part, "predict_proba") and hasattr(part, "classes_")):
+        raise ModelError(f"{where} is not a fitted classifier with predict_proba")
+    classes = np.asarray(part.classes_)
+    values = classes.ravel().tolist()
+    if (
+        classes.dtype.kind not in "iu" or classes.ndim != 1 or not values
+        or not set(values) <= set(DIGITS) or values != sorted(set(values))
+    ):
+        shown = ", ".join(repr(c) for c in values[:12])
+        raise ModelError(f"{where} must predict the integer digits 0..9, not [{shown}]")
+    features = getattr(part, "n_features_in_", None)
+    if not isinstance(features, Integral) or int(features) != N_FEATURES:
+        raise ModelError(f"{where} takes {features} input values, not the {N_FEATURES} of an 8x8 grid")
+
+
+def check_metadata(metadata: dict[str, Any], path: str) -> None:
+    """Known metadata keys must have their types (``grid_version`` an int, ...)."""
+    for key, types in METADATA_TYPES.items():
+        if key not in metadata:
+            continue
+        value = metadata[key]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise ModelError(f"{path}: metadata {key!r} must be {wanted}, not {value!r}")
+    counts = metadata.get("class_counts")
+    if counts is not None and not (
+        len(counts) == len(DIGITS) and all(isinstance(c, Integral) and not isinstance(c, bool) for c in counts)
+    ):
+        raise ModelError(f"{path}: metadata 'class_counts' must be 10 integers, not {counts!r}")
 
 
 def check_compatible(model: DigitModel) -> None:
     """Refuse a model made for another grid conversion version."""
     version = model.metadata.get("grid_version")
-    if version is not None and int(version) != GRID_VERSION:
+    if version is not None and version != GRID_VERSION:
         raise ModelError(
             f"model {model.source} was trained with grid conversion v{version}, "
             f"this batchdigits uses v{GRID_VERSION}; retrain it with `batchdigits train`"

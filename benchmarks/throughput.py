@@ -15,8 +15,10 @@ resized and re-encoded to make the rest, so generation takes seconds.
 
 For each folder it prints the median (of R runs, default 3) images/s of:
 
-(a) the floor: opening and fully decoding every file with Pillow
-    (``Image.open(p).load()``), in 1 process and in all cores (joblib/loky,
+(a) the floor: opening and fully decoding every file to grayscale with
+    Pillow (``Image.open(p).convert("L")``, the floor issue 12 defines: what
+    any reader of these files as gray images does), in 1 process and in all
+    cores (joblib/loky,
     same chunks of paths and dispatch as batchdigits);
 (b) ``batchdigits classify --jobs 1`` and ``--jobs 0``, in-process through the
     library (warm: model loaded, worker pool already started) and once through
@@ -197,10 +199,10 @@ def list_files(folder: Path) -> list[str]:
 
 
 def decode_chunk(paths: list[str]) -> int:
-    """The floor's worker task: open and fully decode each file."""
+    """The floor's worker task: open and fully decode each file to grayscale."""
     for p in paths:
         with Image.open(p) as img:
-            img.load()
+            img.convert("L")
     return len(paths)
 
 

@@ -50,3 +50,28 @@ def test_more_work_goes_to_workers_with_the_same_rows_as_one_process(tmp_path, m
     rows = read_csv(tmp_path / "workers.csv")
     assert len(rows) == 2 * CHUNK_SIZE + 10
     assert sum(r["status"] == "error" for r in rows) == (2 * CHUNK_SIZE + 10) // 7
+
+
+def test_a_worker_that_dies_costs_one_error_row_and_the_run_goes_on(tmp_path):
+    """The worker converting ``img070.png`` kills itself with SIGKILL (as the OOM killer
+    would), every time: its chunk and the others in flight are redone file by file."""
+    from helpers import run_script
+
+    folder = folder_of(tmp_path / "many", 3 * CHUNK_SIZE + 10)
+    poison = "img070.png"
+    classify_folder(folder, out=tmp_path / "here.csv", settings=Settings(jobs=1))
+    expected = read_csv(tmp_path / "here.csv")
+    out = tmp_path / "workers.csv"
+
+    proc = run_script("classify", folder, "--out", out, "--jobs", "2", "--quiet",
+                      env={"BATCHDIGITS_TEST_CRASH_ON": poison})
+
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    rows = read_csv(out)
+    assert [r["path"] for r in rows] == [r["path"] for r in expected]
+    for row, same in zip(rows, expected, strict=True):
+        if row["path"] == poison:
+            assert (row["status"], row["error"]) == ("error", "worker died while decoding")
+        else:
+            assert row == same

@@ -164,6 +164,62 @@ def test_sigkill_mid_run_keeps_the_previous_csv_and_state_and_the_next_run_recov
     assert json.loads(state_of(out).read_text().splitlines()[0])["csv_sha256"]
 
 
+def process_table() -> dict[int, tuple[int, str]]:
+    """``{pid: (parent pid, state)}`` of every process, from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            table[int(name)] = (int(fields[1]), fields[0].decode())
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    table, found, todo = process_table(), set(), [pid]
+    while todo:
+        parent = todo.pop()
+        children = {p for p, (ppid, _) in table.items() if ppid == parent} - found
+        found |= children
+        todo.extend(children)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """The pids of ``pids`` still running (a zombie nobody reaps counts as gone)."""
+    table = process_table()
+    return {p for p in pids if p in table and table[p][1] != "Z"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_sigkill_on_the_main_process_takes_its_workers_and_trackers_with_it(tmp_path):
+    folder = tmp_path / "in"
+    out = tmp_path / "p.csv"
+    fill(folder, 0, 6000)
+    proc = start_script("classify", folder, "--out", out, "--jobs", "2", "--quiet")
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    children: set[int] = set()
+    while len(children) < 4 and proc.poll() is None and time.monotonic() < deadline:
+        children = descendants(proc.pid)  # 2 workers and 2 resource trackers
+        time.sleep(0.02)
+    assert len(children) >= 4 and proc.poll() is None, "the run was not seen with its workers"
+
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)  # not communicate(): orphaned workers would hold its stderr open
+    deadline = time.monotonic() + 20  # they poll every 0.25 s; a loaded machine is slow
+    while alive(children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert proc.returncode == -signal.SIGKILL
+    left = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in alive(children)}
+    assert left == {}, "workers or trackers outlived the killed run"
+    assert not out.exists()
+    proc.communicate(timeout=10)
+
+
 # --- SIGTERM ---------------------------------------------------------------
 
 
@@ -283,6 +339,30 @@ def test_a_held_lock_leaves_an_existing_csv_as_it_was_in_process(tmp_path):
     after = run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental")
     assert after.exit_code == 0, after.stderr  # the lock was released with the block
     assert len(read_csv(out)) == 8
+
+
+def test_a_held_lock_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch):
+    import batchdigits.model as model_module
+
+    folder = tmp_path / "in"
+    fill(folder, 0, 4)
+    out = tmp_path / "p.csv"
+    loads = []
+
+    def no_model_please(*args, **kwargs):
+        loads.append(args)
+        raise AssertionError("the model was loaded although the output is locked")
+
+    monkeypatch.setattr(model_module, "get_default_model", no_model_please)  # the CLI imports it when needed
+    monkeypatch.setattr(model_module, "load_model", no_model_please)
+
+    with output_lock(str(out)):
+        result = run_cli("classify", folder, "--out", out, "--jobs", "1")
+
+    assert result.exit_code == 75, result.stderr
+    assert "another batchdigits run" in one_line_error(result.stderr)
+    assert loads == []
+    assert not out.exists()
 
 
 def test_two_runs_started_together_on_the_same_output(tmp_path):

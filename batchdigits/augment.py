@@ -124,29 +124,31 @@ def shifted_grids(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def stroke_grids(
-    per_digit: int, seed: int = 0, start: int = 0, jobs: int = 1
+    per_digit: int, seed: int = 0, start: int = 0, jobs: int = 1, distorted: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pen-stroke digits of :mod:`batchdigits.glyphs` through the real conversion.
 
     ``per_digit`` drawings of each digit (samples ``start .. start+per_digit-1``);
     sample ``k`` of digit ``d`` is drawn from ``default_rng([seed, d, k])``, so
-    the result does not depend on ``jobs``.  Returns grids ``(n, 64)``, labels
-    and each drawing's letter form (its index in ``glyphs.FORMS[digit]``); a
-    drawing that converts to nothing is dropped.
+    the result does not depend on ``jobs``.  With ``distorted`` each drawing
+    is further warped by :func:`distort` (rotation, shear, width, wobble,
+    stroke) before the conversion.  Returns grids ``(n, 64)``, labels and each
+    drawing's letter form (its index in ``glyphs.FORMS[digit]``); a drawing
+    that converts to nothing is dropped.
     """
     keys = [(d, k) for d in range(10) for k in range(start, start + per_digit)]
     bounds = np.linspace(0, len(keys), max(1, min(CHUNKS, len(keys))) + 1).astype(int)
     chunks = [keys[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     if jobs == 1:
-        parts = [_stroke_chunk(c, seed) for c in chunks]
+        parts = [_stroke_chunk(c, seed, distorted) for c in chunks]
     else:
-        parts = Parallel(n_jobs=jobs)(delayed(_stroke_chunk)(c, seed) for c in chunks)
+        parts = Parallel(n_jobs=jobs)(delayed(_stroke_chunk)(c, seed, distorted) for c in chunks)
     grids = np.concatenate([p[0] for p in parts]).reshape(-1, 64)
     return grids, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
 
 def _stroke_chunk(
-    keys: list[tuple[int, int]], seed: int
+    keys: list[tuple[int, int]], seed: int, distorted: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from .glyphs import FORMS, choose_form, draw_digit
 
@@ -154,7 +156,8 @@ def _stroke_chunk(
     for d, k in keys:
         rng = np.random.default_rng([seed, d, k])
         form = choose_form(d, rng)
-        grid = image_to_grid(draw_digit(d, rng, form))
+        img = draw_digit(d, rng, form)
+        grid = image_to_grid(distort(img, rng) if distorted else img)
         if grid is not None:
             out.append(grid.ravel())
             labels.append(d)

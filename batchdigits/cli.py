@@ -353,7 +353,7 @@ def classify(
     """
     from .classify import Settings, classify_folder
     from .lock import output_lock
-    from .review import ReviewSheet
+    from .review import ReviewSheet, sheet_format
     from .ui import maybe_progress
 
     console = stderr_console()
@@ -365,6 +365,8 @@ def classify(
         check_folder(folder)
         check_output(out)
         check_replaceable(out, folder, force)
+        if review_sheet is not None and sheet_format(review_sheet) is None:
+            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         for extra in (review_sheet, summary_json):
             if extra is not None:
                 check_output(str(extra))
@@ -479,7 +481,8 @@ def train(
             raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
         try:
             result = fit(
-                extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment
+                extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment,
+                jobs=jobs,
             )
         except ValueError as exc:
             raise UsageProblem(str(exc)) from None

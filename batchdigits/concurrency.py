@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, TypeVar
 
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, cpu_count, delayed, parallel_config
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,11 +36,8 @@ _IN_WORKER = False  # set in a local worker process by its first chunk
 
 
 def default_jobs() -> int:
-    """All usable cores."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """All usable cores: ``joblib.cpu_count()`` (CPU affinity and cgroup CPU quotas respected)."""
+    return max(1, cpu_count())
 
 
 def map_ordered(

@@ -1,6 +1,6 @@
 """Pen-stroke digit glyphs for training: letter forms people really write.
 
-Each digit has several *forms* (open and closed 4, flat-topped and round 3,
+Each digit has several *forms* (open and closed 4, flat-topped, round, curled and big-topped 3,
 2 with or without a loop or base, 7 with or without a bar, 1 with a flag or
 a foot, 6 with a small or large loop, 9 with a straight or curled tail, 8 as
 one figure or two loops, ...).  A form is a list of strokes; a stroke is a
@@ -71,6 +71,10 @@ FORMS: dict[int, dict[str, tuple[float, list[Stroke]]]] = {
                              (0.85, 0.9), (0.5, 1.0), (0.08, 0.85)]]),
         "open_top": (1.0, [[(0.2, 0.25), (0.3, 0.05), (0.7, 0.0), (0.82, 0.25), (0.45, 0.47), (0.45, 0.47),
                             (0.88, 0.65), (0.85, 0.92), (0.45, 1.0), (0.15, 0.82)]]),
+        "curled": (1.2, [[(0.3, 0.3), (0.32, 0.18), (0.2, 0.12), (0.38, 0.0), (0.75, 0.05), (0.82, 0.28),
+                          (0.45, 0.48), (0.45, 0.48), (0.88, 0.65), (0.88, 0.88), (0.5, 1.0), (0.1, 0.86)]]),
+        "big_top": (1.0, [[(0.08, 0.2), (0.45, 0.0), (0.9, 0.22), (0.75, 0.5), (0.45, 0.6), (0.45, 0.6),
+                           (0.8, 0.72), (0.8, 0.9), (0.5, 1.0), (0.15, 0.92)]]),
     },
     4: {
         "open": (2.0, [[(0.55, 0.0), (0.55, 0.0), (0.05, 0.68), (0.05, 0.68), (0.95, 0.68)],

@@ -1,10 +1,18 @@
 """The generated pen-stroke training grids shipped with the package.
 
-``batchdigits/data/strokes.npz`` holds :func:`batchdigits.augment.stroke_grids`
-for ``PER_DIGIT`` drawings of each digit with seed ``SEED``: the grids
-(uint8, digit by digit in sample order), their labels and letter forms.
-Generating them takes ~10 s on 2 cores, loading them 5 ms, so the built-in
-model is trained from the file.  Regenerate it (deterministic)
+``batchdigits/data/strokes.npz`` holds two sets of
+:func:`batchdigits.augment.stroke_grids`, ``PER_DIGIT`` drawings of each
+digit each (grids as uint8, digit by digit in sample order, their labels
+and letter forms):
+
+- the training set, seed ``SEED``;
+- the calibration set, seed ``CALIBRATION_SEED`` (other drawings), each
+  drawing further distorted: writing the model has not seen, on which
+  ``train.calibrate`` fits the map from the models' agreement to the
+  probability of being right.
+
+Generating them takes ~25 s on 2 cores, loading them 5 ms, so the built-in
+model is made from the file.  Regenerate it (deterministic)
 after changing :mod:`batchdigits.glyphs` or the grid conversion::
 
     python -m batchdigits.strokeset            # writes batchdigits/data/strokes.npz
@@ -25,39 +33,58 @@ from .grid import GRID_VERSION
 
 PER_DIGIT = 500
 SEED = 0
+CALIBRATION_SEED = 1
 PATH = Path(__file__).resolve().parent / "data" / "strokes.npz"
 
 
+Strokes = tuple[np.ndarray, np.ndarray, np.ndarray]  # grids (n, 64) float64, labels, form numbers
+
+
 def generate(per_digit: int = PER_DIGIT, jobs: int = -1) -> dict[str, np.ndarray]:
-    """The arrays of the data file, computed now (``stroke_grids`` for each sample)."""
+    """The arrays of the data file, computed now."""
     from .augment import stroke_grids
 
-    grids, labels, forms = stroke_grids(per_digit, SEED, jobs=jobs)
-    return {
-        "grids": grids.astype(np.uint8),
-        "labels": labels.astype(np.uint8),
-        "forms": forms.astype(np.uint8),
-        "meta": np.array([per_digit, SEED, GRID_VERSION], np.int64),
-    }
+    arrays = {"meta": np.array([per_digit, SEED, GRID_VERSION, CALIBRATION_SEED], np.int64)}
+    for prefix, seed, distorted in (("", SEED, False), ("cal_", CALIBRATION_SEED, True)):
+        grids, labels, forms = stroke_grids(per_digit, seed, jobs=jobs, distorted=distorted)
+        arrays[prefix + "grids"] = grids.astype(np.uint8)
+        arrays[prefix + "labels"] = labels.astype(np.uint8)
+        arrays[prefix + "forms"] = forms.astype(np.uint8)
+    return arrays
 
 
-def load_strokes(path: Path = PATH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grids ``(n, 64)`` float64, labels and form numbers from the data file.
+_CACHE: dict[str, dict[str, np.ndarray]] = {}
 
-    A file made for another grid conversion (or missing) is regenerated in
-    memory, so the model always learns what this conversion makes of strokes.
-    """
-    try:
-        with np.load(path) as data:
-            meta = data["meta"]
-            if int(meta[2]) == GRID_VERSION:
-                return (data["grids"].astype(np.float64), data["labels"].astype(np.int64),
-                        data["forms"].astype(np.int64))
-    except (OSError, KeyError, ValueError):
-        pass
-    arrays = generate()
-    return (arrays["grids"].astype(np.float64), arrays["labels"].astype(np.int64),
-            arrays["forms"].astype(np.int64))
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    """The data file's arrays, or freshly generated ones when it is missing or made for
+    another grid conversion (the model must learn what THIS conversion makes of strokes)."""
+    key = str(path)
+    if key not in _CACHE:
+        try:
+            with np.load(path) as data:
+                arrays = {name: data[name] for name in data.files}
+            if int(arrays["meta"][2]) != GRID_VERSION or "cal_grids" not in arrays:
+                arrays = generate()
+        except (OSError, KeyError, ValueError):
+            arrays = generate()
+        _CACHE[key] = arrays
+    return _CACHE[key]
+
+
+def _set(arrays: dict[str, np.ndarray], prefix: str) -> Strokes:
+    return (arrays[prefix + "grids"].astype(np.float64), arrays[prefix + "labels"].astype(np.int64),
+            arrays[prefix + "forms"].astype(np.int64))
+
+
+def load_strokes(path: Path = PATH) -> Strokes:
+    """The training strokes: grids ``(n, 64)`` float64, labels and form numbers."""
+    return _set(_arrays(path), "")
+
+
+def calibration_set(path: Path = PATH) -> Strokes:
+    """The distorted, never-trained-on strokes for calibrating a model's confidence."""
+    return _set(_arrays(path), "cal_")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     target = Path(args[0]) if args else PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     arrays = generate()
-    np.savez_compressed(target, grids=arrays["grids"], labels=arrays["labels"], forms=arrays["forms"],
-                        meta=arrays["meta"])
-    print(f"{target}: {len(arrays['labels'])} grids ({target.stat().st_size} bytes)")
+    np.savez_compressed(target, **arrays)  # type: ignore[arg-type]
+    print(f"{target}: {len(arrays['labels'])} + {len(arrays['cal_labels'])} grids ({target.stat().st_size} bytes)")
     return 0
 
 

@@ -14,7 +14,7 @@ from sklearn.isotonic import IsotonicRegression
 from batchdigits.augment import distort, stroke_grids
 from batchdigits.glyphs import FORMS, draw_digit
 from batchdigits.model import MODEL_FORMAT, DigitModel, load_model, save_model
-from batchdigits.strokeset import SEED, load_strokes
+from batchdigits.strokeset import CALIBRATION_SEED, SEED, calibration_set, load_strokes
 from batchdigits.train import MAX_CONFIDENCE, calibrate, fit_calibrator
 from helpers import read_csv, run_cli
 
@@ -56,6 +56,7 @@ def classified(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
 
 def test_the_csv_confidence_is_calibrated_on_held_out_generated_scans(classified):
     # the raw score (min of three models' probabilities) is 0.09 off on these scans
+    # (drawn with another seed than both shipped sets, then distorted)
     conf, right = classified
     assert abs(conf.mean() - right.mean()) <= 0.03, (conf.mean(), right.mean())
     assert ece.expected_calibration_error(conf, right, 5) <= 0.03
@@ -127,11 +128,21 @@ def test_stroke_grids_are_deterministic_and_independent_of_workers():
     assert all(0 <= f < len(FORMS[d]) for d, f in zip(one[1], one[2], strict=True))
 
 
-def test_the_shipped_stroke_grids_are_what_the_generator_makes():
-    grids, labels, forms = load_strokes()
-    fresh, fresh_labels, fresh_forms = stroke_grids(3, seed=SEED)
+@pytest.mark.parametrize(("load", "seed", "distorted"), [(load_strokes, SEED, False),
+                                                      (calibration_set, CALIBRATION_SEED, True)])
+def test_the_shipped_stroke_grids_are_what_the_generator_makes(load, seed, distorted):
+    grids, labels, forms = load()
+    fresh, fresh_labels, fresh_forms = stroke_grids(3, seed=seed, distorted=distorted)
     for d in range(10):  # the file is digit by digit, in sample order
-        rows = np.flatnonzero(labels == d)[:3]
         mine = fresh_labels == d
+        rows = np.flatnonzero(labels == d)[: int(mine.sum())]
         np.testing.assert_array_equal(grids[rows], fresh[mine])
         np.testing.assert_array_equal(forms[rows], fresh_forms[mine])
+
+
+def test_the_calibration_strokes_are_other_drawings_than_the_training_strokes():
+    train_grids = {g.tobytes() for g in load_strokes()[0]}
+    cal_grids = calibration_set()[0]
+    assert sum(g.tobytes() in train_grids for g in cal_grids) < 0.01 * len(cal_grids)
+    distorted = stroke_grids(3, seed=SEED, distorted=True)[0]
+    assert not np.array_equal(distorted, stroke_grids(3, seed=SEED)[0])

@@ -8,6 +8,10 @@ conversion makes of real handwriting, not only the ideal grids.  Every
 grid's distortion is seeded by its index, so results do not depend on the
 number of worker processes.
 
+:func:`stroke_grids` draws new digits with the pen-stroke glyphs of
+:mod:`batchdigits.glyphs` (letter forms ``load_digits`` hardly has) and
+converts them the same way.
+
 >>> from sklearn.datasets import load_digits
 >>> X, y = load_digits(return_X_y=True)
 >>> Xa, source = distorted_grids(X[:20], seed=0)

@@ -1,9 +1,11 @@
-"""Train a digit classifier on ``load_digits`` (and the user's own labelled grids).
+"""Train a digit classifier on ``load_digits``, generated pen strokes and the user's own labelled grids.
 
 ``train(...)`` measures accuracy on a holdout split (the scikit-learn
 tutorial's split of ``load_digits``: ``test_size=0.2, random_state=0``, plus
-20 % of any extra data), then refits on everything and returns the model with
-its report.
+20 % of any extra data), then refits on everything (with the built-in set:
+``load_digits``, its shifted and distorted copies, and the shipped pen-stroke
+grids of :mod:`batchdigits.strokeset`), calibrates the model's confidence
+(:func:`calibrate`) and returns the model with its report.
 
 >>> result = train_builtin()              # doctest: +SKIP
 >>> round(result.accuracy, 3)             # doctest: +SKIP
@@ -120,7 +122,7 @@ def train(
     measured on held-out data: the tutorial's split of ``load_digits``
     (``test_size=0.2, random_state=0``) and 20 % of the extra grids; the
     returned model is then refitted on everything.  ``jobs`` worker processes
-    make the distorted copies (0: all cores).
+    make the distorted copies and run the two fits (0: all cores).
     """
     has_extra = extra_X is not None and extra_y is not None and len(extra_y) > 0
     if not builtin and not has_extra:
@@ -147,7 +149,7 @@ def train(
     Xtr, ytr = _stack(train_parts)
     Xte, yte = _stack(test_parts)
     X_all, y_all = _stack(all_parts + ([strokes[:2]] if strokes is not None else []))
-    holdout, model = Parallel(n_jobs=2)(  # two independent fits, side by side
+    holdout, model = Parallel(n_jobs=min(2, jobs or default_jobs()))(  # two independent fits, side by side
         [delayed(_fit)(classifier, Xtr, ytr), delayed(fit_model)(X_all, y_all, classifier)]
     )
     pred = holdout.predict(Xte)

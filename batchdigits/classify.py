@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -113,6 +114,25 @@ def iter_results(
     A file with a human label in ``corrections`` is always read again (its
     hash tells whether the label still applies) and gets a ``reviewed`` row.
     """
+    for batch in iter_converted(found, settings, on_skip, previous, verify_content, need_stamps,
+                                corrections):
+        yield from predict_batch(batch, model, settings.min_confidence, corrections)
+
+
+Batch = list[tuple[Slot, "Converted | None"]]
+
+
+def iter_converted(
+    found: Iterable[Found],
+    settings: Settings = Settings(),
+    on_skip: Callable[[Found], None] | None = None,
+    previous: Previous | None = None,
+    verify_content: bool = False,
+    need_stamps: bool = False,
+    corrections: Corrections | None = None,
+) -> Iterator[Batch]:
+    """Batches of up to ``settings.batch_size`` files, each with its worker's answer
+    (``None`` for a reused row), in walk order: everything but the prediction."""
     pending: deque[list[Slot]] = deque()
 
     def chunks() -> Iterator[list[Task]]:
@@ -143,16 +163,16 @@ def iter_results(
     results = map_ordered(
         convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
     )
-    batch: list[tuple[Slot, Converted | None]] = []
+    batch: Batch = []
     for converted in results:
         answers = iter(converted)
         for slot in pending.popleft():
             batch.append((slot, next(answers) if slot.task is not None else None))
         if len(batch) >= settings.batch_size:
-            yield from predict_batch(batch, model, settings.min_confidence, corrections)
+            yield batch
             batch = []
     if batch:
-        yield from predict_batch(batch, model, settings.min_confidence, corrections)
+        yield batch
 
 
 def _slot(
@@ -275,6 +295,8 @@ def classify_folder(
     verify_content: bool = False,
     corrections: Corrections | None = None,
     take_lock: bool = True,
+    adapt: bool = False,
+    on_phase: Callable[[str, int], None] | None = None,
 ) -> Report:
     """Classify every image under ``folder``; write the CSV to ``out``.
 
@@ -286,9 +308,16 @@ def classify_folder(
     ``incremental`` reuses the rows of unchanged files from the previous
     run's CSV (see :mod:`batchdigits.incremental`).  ``corrections`` (see
     :class:`~batchdigits.corrections.Corrections`) turns the rows of files a
-    person labelled into ``reviewed`` rows.  Returns the run's
-    :class:`~batchdigits.report.Report`.
+    person labelled into ``reviewed`` rows.  ``adapt`` first converts every
+    file, adapts the model to the folder's grids, then predicts (see
+    :mod:`batchdigits.adaptrun`; ``on_phase`` hears of its passes; what was
+    done is in ``report.adaptation``); it cannot be combined with
+    ``incremental`` (an adapted model depends on the whole folder).
+    Returns the run's :class:`~batchdigits.report.Report`.
     """
+    if adapt and incremental:
+        raise ValueError("adapt cannot be combined with incremental: save an adapted model "
+                         "with `batchdigits train --unlabelled FOLDER` and use that")
     folder = os.path.abspath(folder)  # workers (dask) may run elsewhere
     out_path = None if out is None else os.fspath(out)
     model = model or get_default_model()
@@ -302,9 +331,20 @@ def classify_folder(
             if on_row is not None:
                 on_row(result.row)
 
+    def results(previous: Previous | None = None, need_stamps: bool = False) -> Iterator[Result]:
+        if not adapt:
+            return iter_results(found, model, settings, report.skip, previous, verify_content,
+                                need_stamps, corrections)
+        from .adaptrun import adapted_results
+
+        def keep(info: dict[str, Any]) -> None:
+            report.adaptation = info
+
+        return adapted_results(found, model, settings, report.skip, corrections, on_phase, keep)
+
     if out_path is None or out_path == "-":
         with open_csv(out_path) if out_path else nullcontext(None) as csv_out:
-            rows = iter_results(found, model, settings, report.skip, corrections=corrections)
+            rows = results()
             emit(rows, lambda r: csv_out.write(r.row) if csv_out else None)
         report.finish()
         return report
@@ -319,10 +359,7 @@ def classify_folder(
         with temp_beside(state) as body_path, naming(state), open(body_path, "w", encoding="utf-8") as body:
             state_out = StateWriter(body)
             with open_csv(out_path) as csv_out:
-                rows = iter_results(
-                    found, model, settings, report.skip, previous, verify_content, incremental,
-                    corrections,
-                )
+                rows = results(previous, incremental)
                 if incremental:
 
                     def write_both(r: Result) -> None:

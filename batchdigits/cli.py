@@ -56,6 +56,7 @@ app = typer.Typer(
     context_settings=CONTEXT,
     epilog=EPILOG,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: typer.rich_utils (rich.markdown, rich.traceback) costs 0.17 s
     no_args_is_help=True,
 )
 
@@ -281,6 +282,48 @@ def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
         fh.write("\n")
 
 
+def check_adaptable(model: DigitModel) -> None:
+    """``--adapt`` needs a model that keeps its training grids; checked before any work."""
+    from .adapt import AdaptError, training_set
+
+    try:
+        training_set(model)
+    except AdaptError as exc:
+        raise UsageProblem(f"--adapt: {exc}") from None
+
+
+def adapt_progress(console: Console, bar: object, quiet: bool) -> Callable[[str, int], None]:
+    """``classify --adapt``'s passes on the progress bar, and one log line as each begins."""
+    titles = {
+        "converting": "pass 1 of 2: converting every file",
+        "adapting": "adapting the model to the folder's scans",
+        "classifying": "pass 2 of 2: classifying with the adapted model",
+    }
+    seen: set[str] = set()
+
+    def on_phase(name: str, done: int) -> None:
+        if name not in seen:
+            seen.add(name)
+            if bar is None:  # on a terminal the bar says it
+                log(console, titles[name] + "...", quiet)
+        phase = getattr(bar, "phase", None)
+        if phase is not None:
+            phase(name, done)
+
+    return on_phase
+
+
+def describe_adaptation(info: dict[str, object]) -> str:
+    """One line saying what ``--adapt`` did."""
+    if not info.get("fitted"):
+        return f"not adapted ({str(info['method']).removeprefix('none: ')})"
+    return (
+        f"adapted to {info['grids']} grids ({info['fitted']} fitted, {info['pseudo_labels']} "
+        f"pseudo-labels, {info['changed']} changed from the model's reading) by {info['method']} "
+        f"in {float(info['seconds']):.1f}s"  # type: ignore[arg-type]
+    )
+
+
 def _fan_out(listeners: list[Callable[[Row], None]]) -> Callable[[Row], None] | None:
     if not listeners:
         return None
@@ -363,6 +406,14 @@ def classify(
             help="Corrections file from `batchdigits review`: its labels become `reviewed` rows.",
         ),
     ] = None,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="Convert every file, adapt the model to this folder's own scans, then classify "
+            "(two passes; not with --incremental).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     allow_pickle: PickleOption = False,
     force: Annotated[
@@ -382,6 +433,7 @@ def classify(
       batchdigits classify scans/ -o predictions.csv
       batchdigits classify scans/ --out - > predictions.csv
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
+      batchdigits classify scans/ -o predictions.csv --adapt      # adapted to this folder's writers
     """
     from .classify import Settings, classify_folder
     from .entry import pause
@@ -407,11 +459,20 @@ def classify(
                 check_replaceable(str(extra), folder, force, csv_only=False)
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
+        if incremental and adapt:
+            raise UsageProblem(
+                "--adapt cannot be combined with --incremental (the adapted model depends on the "
+                "whole folder, so no row could be reused); for cron, save an adapted model once with "
+                "`batchdigits train --unlabelled FOLDER --out model.skops` and run "
+                "`classify --incremental --model model.skops`"
+            )
         check_backend(backend.value, scheduler)
         corrections = open_corrections(corrections_path, folder)
         if out != "-":  # a second run on this output is refused at once, not after the model loaded
             held.enter_context(output_lock(out))
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
+        if adapt:
+            check_adaptable(model)
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
             scheduler=scheduler, max_pixels=max_pixels,
@@ -422,12 +483,14 @@ def classify(
             report = classify_folder(
                 folder, out=out, model=model, recursive=recursive, settings=settings, on_row=_fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
-                take_lock=False,
+                take_lock=False, adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt else None,
             )
         pause("replaced")
         if sheet is not None and review_sheet is not None:
             sheet.save(str(review_sheet))
             log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
+        if report.adaptation is not None:
+            log(console, describe_adaptation(report.adaptation), quiet)
         if summary_json is not None:
             write_summary_json(report, str(summary_json), model)
         log_block(console, report.render(), quiet)
@@ -471,33 +534,45 @@ def train(
     ] = Classifier.svc,
     augment: Annotated[
         bool,
-        typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits."),
+        typer.Option("--augment/--no-augment", help="Add distorted copies of load_digits and of your scans."),
     ] = True,
+    unlabelled: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--unlabelled", metavar="FOLDER",
+            help="Folder of unlabelled scans to adapt the model to, e.g. the folder cron classifies (repeatable).",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all).")] = 0,
     debug: DebugOption = False,
 ) -> None:
     """Train a model, print its holdout report and save it with skops.
 
     Labelled scans (--data, --labels) are converted exactly as classify does
-    and added to load_digits unless --no-builtin.
+    and added to load_digits unless --no-builtin. With --unlabelled the model
+    is then adapted to those scans (as classify --adapt does).
 
     \b
     Examples:
       batchdigits train --out model.skops
       batchdigits train --data labelled/ --out mine.skops
-      batchdigits train --labels labels.csv --no-builtin --out only-mine.skops
+      batchdigits train --labels corrections.csv --unlabelled scans/ --out ours.skops
     """
-    from .dataset import DatasetError, from_folders, labelled_grids, read_labels
+    from .dataset import DatasetError, from_folders, labelled_grids, read_labels, unlabelled_grids
     from .model import save_model
     from .train import CLASSIFIERS
     from .train import train as fit
-    from .trainreport import render_confusion, render_report
+    from .trainreport import render_confusion, render_holdout_parts, render_report
 
     console = stderr_console()
     with handled_errors(console, debug):
         if classifier.value not in CLASSIFIERS:
             raise UsageProblem(f"unknown classifier {classifier.value!r}; choose {', '.join(CLASSIFIERS)}")
         check_output(str(out))
+        if unlabelled and classifier.value == "logistic":
+            raise UsageProblem("--unlabelled needs --classifier svc or knn (they keep their training grids)")
+        for folder in unlabelled or []:
+            check_folder(folder)
         try:
             items = [i for folder in data or [] for i in from_folders(str(folder))]
             if labels is not None:
@@ -514,9 +589,16 @@ def train(
                 log(console, f"  left out {path}: {reason}")
         if not builtin and (extra is None or len(extra.y) == 0):
             raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
+        grids = None
+        if unlabelled:
+            grids = unlabelled_grids([str(f) for f in unlabelled], jobs)
+            log(console, f"{len(grids)} unlabelled scans converted; adapting to them")
+            if len(grids) < 2:
+                raise UsageProblem(f"--unlabelled: {len(grids)} readable scans found; adaptation needs 2 or more")
         try:
             result = fit(
                 extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment,
+                unlabelled_X=grids,
                 jobs=jobs,
             )
         except ValueError as exc:
@@ -525,6 +607,7 @@ def train(
         report_console = Console()
         report_console.print(render_report(result.accuracy, result.report, result.n_holdout))
         report_console.print(render_confusion(result.confusion))
+        report_console.print(render_holdout_parts(result))
         counts = result.model.metadata["class_counts"]
         log(console, f"trained on {sum(counts)} grids ({result.model.metadata['training_data']})")
         log(console, f"model written to {out}")
@@ -534,8 +617,14 @@ def train(
 def evaluate(
     folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Labelled scans: subfolders 0..9, or use --labels.")],
     labels: Annotated[
-        Optional[Path], typer.Option("--labels", metavar="CSV", help="CSV of path,label (paths relative to FOLDER).")
+        Optional[Path],
+        typer.Option("--labels", metavar="CSV",
+                     help="CSV of path,label; paths relative to the CSV's folder (as for train)."),
     ] = None,
+    min_confidence: Annotated[
+        float, typer.Option("--min-confidence", metavar="X",
+                            help="Threshold for the per-status accuracy (as in classify).")
+    ] = DEFAULT_MIN_CONFIDENCE,
     model_path: ModelOption = None,
     json_path: Annotated[
         Optional[Path], typer.Option("--json", metavar="PATH", help="Also write the numbers as JSON here.")
@@ -544,7 +633,9 @@ def evaluate(
     allow_pickle: PickleOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Measure a model on labelled scans: accuracy, per-class report, confusion, worst mistakes.
+    """Measure a model on labelled scans: accuracy, per status, reliability, per class, confusion, worst mistakes.
+
+    Mistakes are listed by path relative to FOLDER (as the predictions CSV writes it).
 
     \b
     Examples:
@@ -556,21 +647,24 @@ def evaluate(
 
     from .dataset import DatasetError, from_csv, from_folders
     from .evaluate import evaluate as run_evaluation
-    from .trainreport import render_confusion, render_mistakes, render_report
+    from .trainreport import render_confusion, render_mistakes, render_reliability, render_report, render_statuses
 
     console = stderr_console()
     with handled_errors(console, debug):
         check_folder(folder)
+        check_range("--min-confidence", min_confidence, 0.0, 1.0)
         if json_path is not None:
             check_output(str(json_path))
         try:
-            items = from_csv(str(labels), str(folder)) if labels else from_folders(str(folder))
+            items = from_csv(str(labels)) if labels else from_folders(str(folder))
         except DatasetError as exc:
             raise UsageProblem(str(exc)) from None
         model = open_model(model_path, allow_pickle, console, False)
-        result = run_evaluation(items, model, jobs)
+        result = run_evaluation(items, model, jobs, root=str(folder), min_confidence=min_confidence)
         out = Console()
-        out.print(render_report(result.accuracy, result.report, result.n))
+        out.print(render_report(result.accuracy, result.report, result.n, "labelled images"))
+        out.print(render_statuses(result.per_status, result.min_confidence))
+        out.print(render_reliability(result.reliability, result.ece))
         out.print(render_confusion(result.confusion))
         out.print(render_mistakes(result.mistakes, result.dropped))
         if json_path is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +118,12 @@ def read_labels(path: str, root: str | None = None) -> LabelsCsv:
         items.append((file_path, label))
     if not items:
         raise DatasetError(f"{path} lists no files")
+    missing = [p for p, _ in items if not os.path.lexists(p)]
+    if 2 * len(missing) > len(items):
+        raise DatasetError(
+            f"{len(missing)} of {len(items)} files listed in {path} do not exist (first: "
+            f"{missing[0]}); its paths are relative to {base}"
+        )
     return LabelsCsv(items, not_digits)
 
 
@@ -141,3 +147,26 @@ def labelled_grids(items: Iterable[tuple[str, int]], jobs: int = 0) -> Labelled:
         y.append(label)
         paths.append(path)
     return Labelled(np.asarray(X, np.float64).reshape(-1, 64), np.asarray(y, np.int64), paths, dropped)
+
+
+def unlabelled_grids(folders: Iterable[str], jobs: int = 0) -> np.ndarray:
+    """The grids ``(n, 64)`` of every image file under ``folders`` (walk order),
+    as uint8: 64 bytes a scan.  Blank and unreadable files are left out."""
+    def chunks() -> Iterator[list[Task]]:
+        tasks: list[Task] = []
+        for folder in folders:
+            for entry in walk(folder):
+                if entry.kind == "image":
+                    tasks.append(Task(entry.path, entry.reason))
+                    if len(tasks) == 64:
+                        yield tasks
+                        tasks = []
+        if tasks:
+            yield tasks
+
+    parts = []
+    for chunk in map_ordered(convert_chunk, chunks(), jobs or default_jobs()):
+        kept = [c.grid.reshape(64) for c in chunk if c.grid is not None]
+        if kept:
+            parts.append(np.asarray(kept, np.uint8))
+    return np.concatenate(parts) if parts else np.zeros((0, 64), np.uint8)

@@ -1,4 +1,5 @@
-"""Measure a model on labelled scans: accuracy, per-class report, confusion, mistakes.
+"""Measure a model on labelled scans: accuracy, per-class report, confusion, mistakes,
+accuracy per status (``ok``, ``low_confidence``) and a reliability table.
 
 >>> from batchdigits.dataset import from_folders
 >>> result = evaluate(from_folders("labelled/"), model)     # doctest: +SKIP
@@ -16,9 +17,13 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from .dataset import labelled_grids
+from .defaults import DEFAULT_MIN_CONFIDENCE
+from .files import csv_name
 from .model import DigitModel
+from .reliability import Bin, equal_count_bins, expected_calibration_error
 
 MAX_MISTAKES = 10
+RELIABILITY_BINS = 10
 
 
 @dataclass
@@ -31,11 +36,23 @@ class Evaluation:
     confusion: np.ndarray
     mistakes: list[tuple[str, int, int, float]]  # path, true, predicted, confidence
     dropped: list[tuple[str, str]]
+    per_status: dict[str, tuple[int, float | None]]  # status -> (count, accuracy); blank/error: never right
+    reliability: list[Bin]  # equal-count confidence bins of the files with a grid
+    ece: float | None  # mean |confidence - accuracy| over those bins
+    min_confidence: float
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "accuracy": self.accuracy,
             "n": self.n,
+            "min_confidence": self.min_confidence,
+            "per_status": {s: {"count": n, "accuracy": a} for s, (n, a) in self.per_status.items()},
+            "reliability": [
+                {"count": b.count, "low": round(b.low, 4), "high": round(b.high, 4),
+                 "confidence": round(b.confidence, 4), "accuracy": round(b.accuracy, 4)}
+                for b in self.reliability
+            ],
+            "ece": self.ece,
             "report": self.report,
             "confusion": self.confusion.tolist(),
             "mistakes": [
@@ -46,8 +63,18 @@ class Evaluation:
         }
 
 
-def evaluate(items: list[tuple[str, int]], model: DigitModel, jobs: int = 0) -> Evaluation:
-    """Classify labelled ``(path, label)`` items; blank/unreadable files count as wrong."""
+def evaluate(
+    items: list[tuple[str, int]], model: DigitModel, jobs: int = 0, root: str | None = None,
+    min_confidence: float | None = None,
+) -> Evaluation:
+    """Classify labelled ``(path, label)`` items; blank/unreadable files count as wrong.
+
+    Mistake paths are given relative to ``root`` as the predictions CSV
+    writes them (default: relative to the current folder).  Rows are split
+    by the status ``classify`` would give them at ``min_confidence``
+    (default: its default).
+    """
+    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
     data = labelled_grids(items, jobs)
     if len(data.y):
         pred, conf = model.predict(data.X)
@@ -65,7 +92,29 @@ def evaluate(items: list[tuple[str, int]], model: DigitModel, jobs: int = 0) -> 
     confusion = confusion_matrix(y_true, y_pred, labels=np.arange(10))
     wrong = np.flatnonzero(pred != data.y)
     order = wrong[np.argsort(-conf[wrong], kind="stable")][:MAX_MISTAKES]
-    mistakes = [
-        (os.path.relpath(data.paths[i]), int(data.y[i]), int(pred[i]), float(conf[i])) for i in order
-    ]
-    return Evaluation(accuracy, n, report, confusion, mistakes, data.dropped)
+    mistakes = [(_shown(data.paths[i], root), int(data.y[i]), int(pred[i]), float(conf[i])) for i in order]
+    right = pred == data.y
+    ok = conf >= threshold
+    blank = sum(1 for _, reason in data.dropped if reason == "blank")
+    per_status = {
+        "ok": (int(ok.sum()), _mean(right[ok])),
+        "low_confidence": (int((~ok).sum()), _mean(right[~ok])),
+        "blank": (blank, 0.0 if blank else None),
+        "error": (len(data.dropped) - blank, 0.0 if len(data.dropped) > blank else None),
+    }
+    bins = equal_count_bins(conf, right, RELIABILITY_BINS)
+    ece = expected_calibration_error(conf, right, RELIABILITY_BINS) if bins else None
+    return Evaluation(accuracy, n, report, confusion, mistakes, data.dropped, per_status, bins, ece, threshold)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def _shown(path: str, root: str | None) -> str:
+    """``path`` relative to ``root`` as the predictions CSV writes it, else relative to here."""
+    if root is not None:
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+        if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+            return csv_name(rel.replace(os.sep, "/"))
+    return os.path.relpath(path)

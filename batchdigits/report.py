@@ -41,6 +41,7 @@ class Report:
     skipped: int = 0
     reused: int = 0
     stale_reviews: int = 0  # corrections not applied: the file changed since it was reviewed
+    adaptation: dict[str, Any] | None = None  # what classify --adapt did (adapt.Adaptation)
     errors: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
@@ -116,6 +117,7 @@ class Report:
             "images_per_second": round(self.rate, 1),
             "model": self.model,
             "output": self.out,
+            **({"adaptation": self.adaptation} if self.adaptation is not None else {}),
         }
 
     def render(self) -> Group:

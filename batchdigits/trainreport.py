@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from .train import TrainResult
 
-def render_report(accuracy: float, report: dict[str, Any], n: int) -> Group:
-    """Accuracy line plus a per-class table like ``classification_report``."""
+
+def render_report(accuracy: float, report: dict[str, Any], n: int, what: str = "held-out images") -> Group:
+    """Accuracy line ("accuracy A on N <what>") plus a per-class table like ``classification_report``."""
     table = Table(title="Per-class report", title_justify="left")
     for name in ("class", "precision", "recall", "f1-score", "support"):
         table.add_column(name, justify="right")
@@ -23,7 +26,7 @@ def render_report(accuracy: float, report: dict[str, Any], n: int) -> Group:
             key, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1-score']:.3f}",
             str(int(r["support"])),
         )
-    head = Text(f"accuracy {accuracy:.4f} on {n} held-out images")
+    head = Text(f"accuracy {accuracy:.4f} on {n} {what}")
     return Group(head, table)
 
 
@@ -49,3 +52,37 @@ def render_mistakes(mistakes: list[tuple[str, int, int, float]], dropped: list[t
     if dropped:
         parts.append(Text(f"{len(dropped)} files were blank or unreadable (counted as wrong)"))
     return Group(*parts)
+
+
+def render_holdout_parts(result: TrainResult) -> Text:
+    """The held-out accuracy on ``load_digits`` and on the user's own scans, separately."""
+    parts = []
+    if result.builtin_accuracy is not None:
+        parts.append(f"load_digits holdout {result.builtin_accuracy:.4f} "
+                     f"on {result.n_holdout - result.n_user_holdout}")
+    if result.user_accuracy is not None:
+        parts.append(f"your held-out scans {result.user_accuracy:.4f} on {result.n_user_holdout}")
+    adapted = " (adapted to the unlabelled scans)" if "adaptation" in result.model.metadata else ""
+    return Text("held-out accuracy: " + "; ".join(parts) + adapted if parts else "")
+
+
+def render_statuses(per_status: dict[str, tuple[int, float | None]], min_confidence: float) -> Table:
+    """Rows per status ``classify`` would give (at ``min_confidence``) and how many of them are right."""
+    table = Table(title=f"Accuracy per status (--min-confidence {min_confidence:g})", title_justify="left")
+    for name in ("status", "files", "accuracy"):
+        table.add_column(name, justify="left" if name == "status" else "right")
+    for status, (count, accuracy) in per_status.items():
+        table.add_row(status, str(count), "-" if accuracy is None else f"{accuracy:.4f}")
+    return table
+
+
+def render_reliability(bins: list[Any], ece: float | None) -> Group:
+    """Reliability table: equal-count confidence bins, their mean confidence and accuracy."""
+    table = Table(title="Reliability (files with a grid, 10 equal-count confidence bins)", title_justify="left")
+    for name in ("bin", "files", "confidence range", "mean confidence", "accuracy", "|gap|"):
+        table.add_column(name, justify="right")
+    for i, b in enumerate(bins, start=1):
+        table.add_row(str(i), str(b.count), f"{b.low:.4f}-{b.high:.4f}", f"{b.confidence:.4f}",
+                      f"{b.accuracy:.4f}", f"{abs(b.confidence - b.accuracy):.4f}")
+    note = "" if ece is None else f"ECE (mean |gap| over the bins) {ece:.4f}"
+    return Group(table, Text(note))

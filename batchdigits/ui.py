@@ -81,6 +81,7 @@ class ProgressBar:
         self._task = self._progress.add_task("classifying", total=None, rate="-")
         self._start = time.monotonic()
         self._done = 0
+        self._phase = "classifying"
         self._counter = threading.Thread(
             target=self._count, args=(folder, recursive), daemon=True
         )
@@ -92,6 +93,16 @@ class ProgressBar:
     def advance(self, _row: object = None) -> None:
         self._done += 1
         if self._done % 16 == 0:
+            rate = self._done / max(time.monotonic() - self._start, 1e-9)
+            self._progress.update(self._task, completed=self._done, rate=f"{rate:.0f}")
+
+    def phase(self, name: str, done: int = 0) -> None:
+        """``classify --adapt``'s passes: a new ``name`` restarts the count; ``done`` files more."""
+        if name != self._phase:
+            self._phase, self._done, self._start = name, 0, time.monotonic()
+            self._progress.update(self._task, description=name, completed=0, rate="-")
+        if done:
+            self._done += done
             rate = self._done / max(time.monotonic() - self._start, 1e-9)
             self._progress.update(self._task, completed=self._done, rate=f"{rate:.0f}")
 

@@ -1,6 +1,6 @@
 """Cold-start wall times of the ``batchdigits`` console script.
 
-    python benchmarks/startup.py [--repeats R] [--first-build] [--files N]
+    python benchmarks/startup.py [--repeats R] [--first-build] [--files N] [--baseline DIR]
 
 Runs each command R times (default 7) as a fresh subprocess, interleaved, and
 prints the median and the range of the wall times:
@@ -14,6 +14,11 @@ all with the built-in model already cached (in a temporary ``XDG_CACHE_HOME``
 built once before the runs).  ``--first-build`` also times that first build
 (``classify samples`` with an empty cache: trains and caches the built-in model).
 Other load on the machine moves every figure; the load average is printed.
+
+``--baseline DIR`` also runs every command with another version of the
+package (DIR holds its ``batchdigits/``, e.g. from
+``git archive COMMIT batchdigits | tar -x -C DIR``) on ``PYTHONPATH``,
+interleaved with the current one, and prints current / baseline per command.
 """
 
 from __future__ import annotations
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=7, help="runs per command (median)")
     ap.add_argument("--files", type=int, default=500, help="files in the larger folder")
     ap.add_argument("--first-build", action="store_true", help="also time the first model build")
+    ap.add_argument("--baseline", metavar="DIR", help="compare with the batchdigits package in DIR")
     args = ap.parse_args(argv)
     print(code_state())
     print(machine_line())
@@ -100,14 +106,24 @@ def main(argv: list[str] | None = None) -> int:
             f"batchdigits classify ({args.files} files)": [
                 *script(), "classify", str(big), "--out", out, "--quiet", "--force"],
         }
-        times: dict[str, list[float]] = {name: [] for name in commands}
+        variants = {"current": env}
+        if args.baseline:
+            variants["baseline"] = dict(env, PYTHONPATH=os.path.abspath(args.baseline))
+        times: dict[tuple[str, str], list[float]] = {(v, name): [] for v in variants for name in commands}
         for _ in range(args.repeats):  # interleaved: load changes hit every command alike
             for name, cmd in commands.items():
-                times[name].append(wall(cmd, env))
+                for variant, variant_env in variants.items():
+                    times[variant, name].append(wall(cmd, variant_env))
     print(f"wall time of a fresh process, median of {args.repeats} (min-max):")
-    for name, values in times.items():
-        print(f"  {name:<36} {statistics.median(values):6.2f} s  "
-              f"({min(values):.2f}-{max(values):.2f})")
+    for name in commands:
+        line = f"  {name:<36}"
+        for variant in variants:
+            values = times[variant, name]
+            line += f" {variant} {statistics.median(values):6.2f} s ({min(values):.2f}-{max(values):.2f})"
+        if args.baseline:
+            ratio = statistics.median(times["current", name]) / statistics.median(times["baseline", name])
+            line += f"  current/baseline {ratio:.2f}"
+        print(line)
     return 0
 
 

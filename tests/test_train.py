@@ -57,7 +57,9 @@ def test_train_on_a_labels_csv_without_the_builtin_set(tmp_path):
     result = run_cli("train", "--labels", labels, "--no-builtin", "--out", out)
     assert result.exit_code == 0, result.output
     model = load_model(out)
-    assert model.metadata["n_train"] == 40 and "load_digits" not in model.metadata["training_data"]
+    # each scan of the user's also enters as 2 shifted and 3 distorted copies (train.user_grids)
+    assert model.metadata["n_train"] == 40 * 6 and "load_digits" not in model.metadata["training_data"]
+    assert "40 labelled scans" in model.metadata["training_data"]
     grids = np.array([convert_file(str(p))[0].ravel() for p, _ in items])
     assert np.mean(model.predict(grids)[0] == [d for _, d in items]) > 0.6  # 40 scans only; chance is 0.1
 

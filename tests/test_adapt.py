@@ -1,0 +1,127 @@
+"""classify --adapt, train --unlabelled and the adaptation itself, on real files through the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from batchdigits.adapt import subsample, training_set
+from batchdigits.model import load_model
+from batchdigits.render import grid_to_image
+from batchdigits.ui import ProgressBar
+from helpers import one_line_error, read_csv, run_cli, run_script
+
+DIGITS = load_digits()
+TEST_IDX = train_test_split(np.arange(len(DIGITS.target)), test_size=0.2, random_state=0)[1]
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def scans(root: Path, per_digit: int = 4) -> list[tuple[Path, int]]:
+    """Held-out load_digits grids drawn as PNG scans, root/<digit>_<k>.png (no labels in folders)."""
+    root.mkdir(parents=True, exist_ok=True)
+    items = []
+    for d in range(10):
+        for k, i in enumerate(TEST_IDX[DIGITS.target[TEST_IDX] == d][:per_digit]):
+            path = root / f"{d}_{k}.png"
+            Image.fromarray(grid_to_image(DIGITS.images[i], 40 + 4 * k)).save(path)
+            items.append((path, d))
+    return items
+
+
+def test_adapt_is_deterministic_and_says_what_it_did(tmp_path):
+    items = scans(tmp_path / "in")
+    (tmp_path / "in" / "bad.png").write_bytes(b"")
+    Image.new("L", (30, 30), 255).save(tmp_path / "in" / "blank.png")
+    procs = []
+    for run in ("a", "b"):
+        procs.append(run_script("classify", tmp_path / "in", "--adapt", "--out", tmp_path / f"{run}.csv",
+                                "--summary-json", tmp_path / f"{run}.json", "--jobs", "1"))
+        assert procs[-1].returncode == 1, procs[-1].stderr  # bad.png is an error row
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    rows = {r["path"]: r for r in read_csv(tmp_path / "a.csv")}
+    assert len(rows) == 42 and rows["bad.png"]["status"] == "error" and rows["blank.png"]["status"] == "blank"
+    right = [rows[p.name]["label"] == str(d) for p, d in items]
+    assert np.mean(right) >= 0.9
+    summary = json.loads((tmp_path / "a.json").read_text())
+    info = summary["adaptation"]
+    assert info["grids"] == 40 and info["fitted"] == 40 and info["pseudo_labels"] == 40
+    assert "label spreading" in info["method"] and info["seconds"] > 0 and info["seed"] == 0
+    assert summary["statuses"]["error"] == 1 and summary["found"] == 42
+    # without a terminal: one timestamped line as each pass begins, in order, and what was done
+    lines = procs[0].stderr.splitlines()
+    steps = [next(i for i, line in enumerate(lines) if text in line)
+             for text in ("pass 1 of 2", "adapting the model", "pass 2 of 2", "adapted to 40 grids")]
+    assert steps == sorted(steps)
+    assert all(TIMESTAMP.match(lines[i]) for i in steps)
+
+
+def test_adapt_with_incremental_is_refused_pointing_to_train_unlabelled(tmp_path):
+    scans(tmp_path / "in", per_digit=1)
+    result = run_cli("classify", tmp_path / "in", "--adapt", "--incremental", "--out", tmp_path / "p.csv")
+    assert result.exit_code == 2
+    line = one_line_error(result.output)
+    assert "--incremental" in line and "train --unlabelled" in line
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_progress_bar_shows_both_passes():
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    bar = ProgressBar(console, ".", False)
+    task = bar._progress.tasks[0]
+    bar.phase("converting", 64)
+    bar.phase("converting", 36)
+    assert (task.description, task.completed) == ("converting", 100)
+    bar.phase("adapting")
+    assert (task.description, task.completed) == ("adapting", 0)
+    bar.phase("classifying")
+    for _ in range(32):
+        bar.advance()
+    assert (task.description, task.completed) == ("classifying", 32)
+
+
+def test_subsample_is_bounded_deterministic_and_keeps_order():
+    grids = np.repeat(np.arange(1000)[:, None], 64, axis=1)  # row i holds i
+    picked = subsample(grids, 100, 0)[:, 0]
+    assert len(set(picked)) == 100 and list(picked) == sorted(picked)
+    assert np.array_equal(picked, subsample(grids, 100, 0)[:, 0])
+    assert not np.array_equal(picked, subsample(grids, 100, 1)[:, 0])
+    assert subsample(grids, 5000, 0) is grids
+
+
+def test_train_unlabelled_with_a_review_corrections_file(tmp_path):
+    items = scans(tmp_path / "scans")
+    Image.new("L", (30, 30), 255).save(tmp_path / "scans" / "smudge.png")
+    corrections = tmp_path / "predictions.corrections.csv"  # as the review page writes it
+    with open(corrections, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "reviewed_at"])
+        for path, d in items[::2]:  # two scans per digit labelled, paths relative to the CSV
+            writer.writerow([f"scans/{path.name}", d, "2026-12-01T10:00:00Z"])
+        writer.writerow(["scans/smudge.png", "", "2026-12-01T10:01:00Z"])  # "not a digit"
+    out = tmp_path / "ours.skops"
+    result = run_cli("train", "--labels", corrections, "--unlabelled", tmp_path / "scans",
+                     "--no-augment", "--jobs", "1", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "1 rows of" in result.output and "'not a digit' skipped" in result.output
+    assert re.search(r"load_digits holdout 0\.9\d+ on 360", result.output)
+    assert re.search(r"your held-out scans [01]\.\d+ on 4", result.output)
+    model = load_model(out)  # skops, trusted types only
+    meta = model.metadata
+    assert meta["adaptation"]["grids"] == 40  # the blank smudge gives no grid
+    assert "label spreading" in meta["adaptation"]["method"]
+    assert "20 labelled scans" in meta["training_data"] and "40 unlabelled scans (adapted)" in meta["training_data"]
+    # the saved model keeps its training grids (so it can be adapted again), and reads the folder
+    assert training_set(model)[0].shape[0] == meta["n_train"] == sum(meta["class_counts"])
+    classified = run_cli("classify", tmp_path / "scans", "--model", out, "--out", tmp_path / "p.csv", "--jobs", "1")
+    assert classified.exit_code == 0, classified.output
+    rows = {r["path"]: r["label"] for r in read_csv(tmp_path / "p.csv")}
+    assert np.mean([rows[p.name] == str(d) for p, d in items]) >= 0.9

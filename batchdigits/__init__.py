@@ -17,33 +17,33 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"  # the one version: pyproject.toml reads it from here
 
 if TYPE_CHECKING:  # type checkers and IDEs see the real names; at run time they load lazily
-    from .classify import Settings, classify_folder, iter_rows
-    from .convert import convert_file
-    from .grid import GRID_VERSION, image_to_grid
-    from .load import ImageError, load_image
-    from .model import DigitModel, ModelError, get_default_model, load_model, save_model
-    from .report import Report
-    from .transformer import GridTransformer
-    from .write import Row, read_rows
+    from .run.classify import Settings, classify_folder, iter_rows
+    from .image.convert import convert_file
+    from .image.grid import GRID_VERSION, image_to_grid
+    from .image.load import ImageError, load_image
+    from .learn.model import DigitModel, ModelError, get_default_model, load_model, save_model
+    from .run.report import Report
+    from .image.transformer import GridTransformer
+    from .run.write import Row, read_rows
 
 _EXPORTS = {
-    "GRID_VERSION": "grid",
-    "image_to_grid": "grid",
-    "GridTransformer": "transformer",
-    "ImageError": "load",
-    "load_image": "load",
-    "convert_file": "convert",
-    "Settings": "classify",
-    "classify_folder": "classify",
-    "iter_rows": "classify",
-    "DigitModel": "model",
-    "ModelError": "model",
-    "get_default_model": "model",
-    "load_model": "model",
-    "save_model": "model",
-    "Report": "report",
-    "Row": "write",
-    "read_rows": "write",
+    "GRID_VERSION": "image.grid",
+    "image_to_grid": "image.grid",
+    "GridTransformer": "image.transformer",
+    "ImageError": "image.load",
+    "load_image": "image.load",
+    "convert_file": "image.convert",
+    "Settings": "run.classify",
+    "classify_folder": "run.classify",
+    "iter_rows": "run.classify",
+    "DigitModel": "learn.model",
+    "ModelError": "learn.model",
+    "get_default_model": "learn.model",
+    "load_model": "learn.model",
+    "save_model": "learn.model",
+    "Report": "run.report",
+    "Row": "run.write",
+    "read_rows": "run.write",
 }
 
 # spelled out (not sorted(_EXPORTS)) so that linters and type checkers read it;

@@ -29,10 +29,10 @@ from rich.console import Console
 from .ui import error, log, log_block, stderr_console
 
 if TYPE_CHECKING:
-    from .corrections import Corrections
-    from .model import DigitModel
-    from .report import Report
-    from .write import Row
+    from .run.corrections import Corrections
+    from .learn.model import DigitModel
+    from .run.report import Report
+    from .run.write import Row
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
@@ -69,7 +69,7 @@ class Backend(StrEnum):
 
 
 class Classifier(StrEnum):
-    """``train --classifier``; the same names as ``batchdigits.train.CLASSIFIERS``."""
+    """``train --classifier``; the same names as ``batchdigits.learn.train.CLASSIFIERS``."""
 
     svc = "svc"
     logistic = "logistic"
@@ -113,7 +113,7 @@ PickleOption = Annotated[
 @contextmanager
 def handled_errors(console: Console, debug: bool) -> Iterator[None]:
     """Turn failures into one-line messages and documented exit codes."""
-    from .atomic import interrupted_message, replace_mark
+    from .run.atomic import interrupted_message, replace_mark
 
     mark = replace_mark()
     try:
@@ -132,12 +132,12 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
         error(console, f"no space left on device: {exc.filename}")
         raise typer.Exit(EXIT_USAGE) from None
     except Exception as exc:
-        if _is_a(exc, "lock", "OutputLocked"):
+        if _is_a(exc, "run.lock", "OutputLocked"):
             error(console, str(exc))
             raise typer.Exit(EXIT_LOCKED) from None
         if debug:
             raise
-        if isinstance(exc, UsageProblem) or _is_a(exc, "model", "ModelError"):
+        if isinstance(exc, UsageProblem) or _is_a(exc, "learn.model", "ModelError"):
             error(console, str(exc))
             raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
@@ -190,7 +190,7 @@ def check_folder(folder: Path) -> None:
 
 def check_output(out: str) -> None:
     """The output's folder must exist and accept new files; checked before work."""
-    from .atomic import owned_temp
+    from .run.atomic import owned_temp
 
     if out == "-":
         return
@@ -211,7 +211,7 @@ def check_output(out: str) -> None:
 
 def check_replaceable(out: str, folder: Path, force: bool, csv_only: bool = True) -> None:
     """Refuse to replace what is not ours (see ``write.replace_refusal``) unless ``force``."""
-    from .write import replace_refusal
+    from .run.write import replace_refusal
 
     if out == "-" or force:
         return
@@ -236,7 +236,7 @@ def check_backend(backend: str, scheduler: str | None) -> None:
 
 def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:
     """The model named on the command line, or the built-in one."""
-    from .model import default_model_path, get_default_model, load_model
+    from .learn.model import default_model_path, get_default_model, load_model
 
     if path is not None:
         origin = " (from BATCHDIGITS_MODEL)" if isinstance(path, ModelFromEnv) else ""
@@ -246,7 +246,7 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
         try:
             return load_model(path, allow_pickle=allow_pickle)
         except Exception as exc:
-            if origin and _is_a(exc, "model", "ModelError"):
+            if origin and _is_a(exc, "learn.model", "ModelError"):
                 raise UsageProblem(f"{exc}{origin}") from None
             raise
     if not os.environ.get("BATCHDIGITS_MODEL") and not default_model_path().exists():
@@ -256,7 +256,7 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
 
 def open_corrections(path: Path | None, folder: Path) -> Corrections | None:
     """The corrections file for ``classify --corrections``, read and checked before any work."""
-    from .corrections import Corrections, CorrectionsError
+    from .run.corrections import Corrections, CorrectionsError
 
     if path is None:
         return None
@@ -270,8 +270,8 @@ def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
     """The run's numbers for monitoring, written atomically."""
     import json
 
-    from .atomic import atomic_write
-    from .grid import GRID_VERSION
+    from .run.atomic import atomic_write
+    from .image.grid import GRID_VERSION
 
     data = report.as_dict()
     data["model_sha256"] = model.sha256
@@ -284,7 +284,7 @@ def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
 
 def check_adaptable(model: DigitModel) -> None:
     """``--adapt`` needs a model that keeps its training grids; checked before any work."""
-    from .adapt import AdaptError, training_set
+    from .learn.adapt import AdaptError, training_set
 
     try:
         training_set(model)
@@ -435,10 +435,10 @@ def classify(
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
       batchdigits classify scans/ -o predictions.csv --adapt      # adapted to this folder's writers
     """
-    from .classify import Settings, classify_folder
+    from .run.classify import Settings, classify_folder
     from .entry import pause
-    from .lock import output_lock
-    from .review import ReviewSheet, sheet_format
+    from .run.lock import output_lock
+    from .web.review import ReviewSheet, sheet_format
     from .ui import maybe_progress
 
     console = stderr_console()
@@ -558,11 +558,11 @@ def train(
       batchdigits train --data labelled/ --out mine.skops
       batchdigits train --labels corrections.csv --unlabelled scans/ --out ours.skops
     """
-    from .dataset import DatasetError, from_folders, labelled_grids, read_labels, unlabelled_grids
-    from .model import save_model
-    from .train import CLASSIFIERS
-    from .train import train as fit
-    from .trainreport import render_confusion, render_holdout_parts, render_report
+    from .learn.dataset import DatasetError, from_folders, labelled_grids, read_labels, unlabelled_grids
+    from .learn.model import save_model
+    from .learn.train import CLASSIFIERS
+    from .learn.train import train as fit
+    from .learn.trainreport import render_confusion, render_holdout_parts, render_report
 
     console = stderr_console()
     with handled_errors(console, debug):
@@ -645,9 +645,9 @@ def evaluate(
     """
     import json
 
-    from .dataset import DatasetError, from_csv, from_folders
-    from .evaluate import evaluate as run_evaluation
-    from .trainreport import render_confusion, render_mistakes, render_reliability, render_report, render_statuses
+    from .learn.dataset import DatasetError, from_csv, from_folders
+    from .learn.evaluate import evaluate as run_evaluation
+    from .learn.trainreport import render_confusion, render_mistakes, render_reliability, render_report, render_statuses
 
     console = stderr_console()
     with handled_errors(console, debug):
@@ -668,7 +668,7 @@ def evaluate(
         out.print(render_confusion(result.confusion))
         out.print(render_mistakes(result.mistakes, result.dropped))
         if json_path is not None:
-            from .atomic import atomic_write
+            from .run.atomic import atomic_write
 
             with atomic_write(str(json_path)) as fh:
                 json.dump(result.as_dict(), fh, indent=2)
@@ -695,7 +695,7 @@ def show(
     """
     import numpy as np
 
-    from .convert import convert_file
+    from .image.convert import convert_file
     from .show import grid_panel
 
     console = stderr_console()
@@ -776,9 +776,9 @@ def review(
       batchdigits review predictions.csv --folder scans/
       batchdigits review predictions.csv --no-browser --port 8765
     """
-    from .corrections import CorrectionsError, default_corrections_path, read_corrections
-    from .reviewsession import ReviewError, ReviewSession, find_folder, read_predictions
-    from .webreview import is_loopback, make_server
+    from .run.corrections import CorrectionsError, default_corrections_path, read_corrections
+    from .web.reviewsession import ReviewError, ReviewSession, find_folder, read_predictions
+    from .web.webreview import is_loopback, make_server
 
     console = stderr_console()
     with handled_errors(console, debug):
@@ -863,7 +863,7 @@ def main() -> None:
     try:
         code = command.main(prog_name="batchdigits", standalone_mode=False)
     except typer.Abort:  # an interrupt outside a command's own handling
-        from .atomic import interrupted_message
+        from .run.atomic import interrupted_message
 
         error(stderr_console(), interrupted_message())
         code = EXIT_INTERRUPTED

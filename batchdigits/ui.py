@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-from .files import walk
+from .run.files import walk
 
 
 def stderr_console() -> Console:

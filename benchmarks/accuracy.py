@@ -21,7 +21,7 @@ Prints, for the built-in model (built now from this checkout, or ``--model``):
    and a threshold table;
 4. calibration: ECE over 10 equal-count confidence bins (``ece.py``) and the
    reliability table;
-5. adapted: ``batchdigits.adapt.adapt_model`` on the whole set as one folder,
+5. adapted: ``batchdigits.learn.adapt.adapt_model`` on the whole set as one folder,
    and on each writer's scans as its own folder;
 6. few-shot: for a fixed subset of writers, 10 labelled scans per digit of
    that writer -> ``train(extra_X, extra_y, unlabelled_X=rest)``, accuracy on
@@ -55,10 +55,10 @@ import ece  # noqa: E402
 import make_testset  # noqa: E402
 import writers  # noqa: E402
 
-from batchdigits.classify import DEFAULT_MIN_CONFIDENCE  # noqa: E402
-from batchdigits.convert import convert_file  # noqa: E402
-from batchdigits.model import DigitModel, load_model  # noqa: E402
-from batchdigits.train import train  # noqa: E402
+from batchdigits.run.classify import DEFAULT_MIN_CONFIDENCE  # noqa: E402
+from batchdigits.image.convert import convert_file  # noqa: E402
+from batchdigits.learn.model import DigitModel, load_model  # noqa: E402
+from batchdigits.learn.train import train  # noqa: E402
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 FEW_SHOT = 10  # labelled scans per digit of one writer
@@ -186,9 +186,9 @@ def not_available(what: str, exc: Exception) -> None:
 
 
 def load_adapt() -> Callable[..., DigitModel] | None:
-    """``batchdigits.adapt.adapt_model`` or None (printed) while it does not exist."""
+    """``batchdigits.learn.adapt.adapt_model`` or None (printed) while it does not exist."""
     try:
-        from batchdigits.adapt import adapt_model
+        from batchdigits.learn.adapt import adapt_model
     except ImportError as exc:
         not_available("adaptation", exc)
         return None

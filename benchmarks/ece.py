@@ -1,5 +1,5 @@
 """The calibration measures live in the package (``evaluate`` prints them too)."""
 
-from batchdigits.reliability import Bin, equal_count_bins, expected_calibration_error
+from batchdigits.learn.reliability import Bin, equal_count_bins, expected_calibration_error
 
 __all__ = ["Bin", "equal_count_bins", "expected_calibration_error"]

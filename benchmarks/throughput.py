@@ -61,7 +61,7 @@ sys.path.insert(0, str(HERE))
 import synth
 from benchinfo import code_state, process_tree, stat_fields, verdict  # noqa: E402
 
-from batchdigits.classify import CHUNK_SIZE as CHUNK  # noqa: E402  (same chunks as classify)
+from batchdigits.run.classify import CHUNK_SIZE as CHUNK  # noqa: E402  (same chunks as classify)
 
 N_BASES = 40  # distinct drawn digits in the small files of the mix
 N_SMALL_BASES = 200  # distinct drawn digits in the small-scan folder
@@ -220,7 +220,7 @@ def floor(folder: Path, jobs: int) -> int:
 
 def classify_inprocess(folder: Path, jobs: int, out: Path) -> int:
     from batchdigits import classify_folder
-    from batchdigits.classify import Settings
+    from batchdigits.run.classify import Settings
 
     report = classify_folder(folder, out=out, settings=Settings(jobs=jobs))
     if report.counts["error"]:
@@ -282,10 +282,10 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
     """CPU ms per image of each stage, in this process, on up to STAGE_FILES files (median of runs)."""
     from threadpoolctl import threadpool_limits
 
-    from batchdigits.classify import DEFAULT_BATCH_SIZE
-    from batchdigits.convert import decode_file
-    from batchdigits.grid import image_to_grid
-    from batchdigits.gridstack import images_to_grids
+    from batchdigits.run.classify import DEFAULT_BATCH_SIZE
+    from batchdigits.image.convert import decode_file
+    from batchdigits.image.grid import image_to_grid
+    from batchdigits.image.gridstack import images_to_grids
 
     paths = list_files(folder)
     paths = paths[:: max(1, len(paths) // STAGE_FILES)][:STAGE_FILES]
@@ -357,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="paper grain (noise sigma, 0..255) of the large scans; 0 = perfectly smooth")
     args = ap.parse_args(argv)
 
-    from batchdigits.concurrency import default_jobs
-    from batchdigits.model import get_default_model
+    from batchdigits.run.concurrency import default_jobs
+    from batchdigits.learn.model import get_default_model
 
     all_jobs = default_jobs()
     print(machine_line())

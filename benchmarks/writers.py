@@ -23,7 +23,7 @@ scanner = mostly one format) plus ``OUTDIR/labels.csv`` with
 ``path,label,writer``.
 
 The glyphs are this module's own (nothing shared with the training
-augmentation in ``batchdigits/augment.py``, so the proxy stays an independent
+augmentation in ``batchdigits/learn/augment.py``, so the proxy stays an independent
 test).  No MNIST, EMNIST, USPS or other public handwritten-digit set is used.
 
 >>> w = make_writer(TEST_SEED, 0)

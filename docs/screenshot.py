@@ -22,10 +22,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser import start_chromium  # noqa: E402
 
 from batchdigits import classify_folder  # noqa: E402
-from batchdigits.classify import Settings  # noqa: E402
-from batchdigits.model import get_default_model  # noqa: E402
-from batchdigits.reviewsession import ReviewSession  # noqa: E402
-from batchdigits.webreview import make_server  # noqa: E402
+from batchdigits.run.classify import Settings  # noqa: E402
+from batchdigits.learn.model import get_default_model  # noqa: E402
+from batchdigits.web.reviewsession import ReviewSession  # noqa: E402
+from batchdigits.web.webreview import make_server  # noqa: E402
 
 
 def main(out: Path = ROOT / "docs" / "review.png") -> None:

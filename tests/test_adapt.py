@@ -14,9 +14,9 @@ from rich.console import Console
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from batchdigits.adapt import subsample, training_set
-from batchdigits.model import load_model
-from batchdigits.render import grid_to_image
+from batchdigits.learn.adapt import subsample, training_set
+from batchdigits.learn.model import load_model
+from batchdigits.image.render import grid_to_image
 from batchdigits.ui import ProgressBar
 from helpers import one_line_error, read_csv, run_cli, run_script
 

@@ -78,7 +78,7 @@ def test_large_files_go_to_workers_in_smaller_chunks(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    import batchdigits.classify as classify
+    import batchdigits.run.classify as classify
 
     folder = tmp_path / "scans"
     folder.mkdir()
@@ -170,5 +170,5 @@ def test_mypy_sees_the_real_signatures(tmp_path):
         capture_output=True, text=True, env={**os.environ, "MYPYPATH": str(root)}, cwd=tmp_path,
     )
     assert 'Revealed type is "def (folder: ' in proc.stdout, proc.stdout + proc.stderr
-    assert "-> batchdigits.report.Report" in proc.stdout
+    assert "-> batchdigits.run.report.Report" in proc.stdout
     assert proc.stdout.count("Too many positional arguments") == 2, proc.stdout

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from batchdigits import classify_folder
-from batchdigits.classify import CHUNK_SIZE, Settings
-from batchdigits.model import DigitModel
+from batchdigits.run.classify import CHUNK_SIZE, Settings
+from batchdigits.learn.model import DigitModel
 from helpers import one_line_error, parse_csv, read_csv, run_cli, run_script
 from imagemaker import save_digit
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from batchdigits import classify_folder
-from batchdigits.classify import Settings
-from batchdigits.load import ImageError, load_image
+from batchdigits.run.classify import Settings
+from batchdigits.image.load import ImageError, load_image
 from helpers import deny_access, read_csv, run_cli, run_script
 from imagemaker import save_digit, write_png_bomb, write_truncated
 
@@ -181,7 +181,7 @@ class FifoUnblocker:
 def test_a_fifo_swapped_in_after_the_check_is_an_error_row_not_a_hang(tmp_path, monkeypatch, options):
     """The walk and every stat see a regular file; it is replaced by a FIFO before it is
     opened.  Opening it normally would block for ever (holding the lock)."""
-    import batchdigits.classify as classify_module
+    import batchdigits.run.classify as classify_module
 
     folder = tmp_path / "in"
     save_digit(folder / "a.png", "one")

@@ -16,7 +16,7 @@ import accuracy  # noqa: E402
 import ece  # noqa: E402
 import writers  # noqa: E402
 
-from batchdigits.convert import convert_file  # noqa: E402
+from batchdigits.image.convert import convert_file  # noqa: E402
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -103,7 +103,7 @@ def test_ece_on_hand_made_examples() -> None:
 def test_adaptation_section_says_not_available_instead_of_crashing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "batchdigits.adapt", None)  # import fails as before it exists
+    monkeypatch.setitem(sys.modules, "batchdigits.learn.adapt", None)  # import fails as before it exists
     scans = accuracy.Scans([], np.zeros(0, int), np.zeros(0, str), np.zeros((0, 64)), np.zeros(0, bool))
     assert accuracy.adapted(None, scans) == (None, {})  # type: ignore[arg-type]
     assert "adaptation: not available yet (ModuleNotFoundError" in capsys.readouterr().out

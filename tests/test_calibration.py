@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 from sklearn.isotonic import IsotonicRegression
 
-from batchdigits.augment import distort, stroke_grids
-from batchdigits.glyphs import FORMS, draw_digit
-from batchdigits.model import MODEL_FORMAT, DigitModel, load_model, save_model
-from batchdigits.strokeset import CALIBRATION_SEED, SEED, calibration_set, load_strokes
-from batchdigits.train import MAX_CONFIDENCE, calibrate, fit_calibrator
+from batchdigits.learn.augment import distort, stroke_grids
+from batchdigits.learn.glyphs import FORMS, draw_digit
+from batchdigits.learn.model import MODEL_FORMAT, DigitModel, load_model, save_model
+from batchdigits.learn.strokeset import CALIBRATION_SEED, SEED, calibration_set, load_strokes
+from batchdigits.learn.train import MAX_CONFIDENCE, calibrate, fit_calibrator
 from helpers import read_csv, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -2,7 +2,7 @@
 
 Everything runs through the real CLI (CliRunner, and once the console script
 in a subprocess) and the CSV is read back with ``csv``.  The corrections
-file is made by :func:`batchdigits.corrections.write_corrections`, the
+file is made by :func:`batchdigits.run.corrections.write_corrections`, the
 function the review page saves with, with paths relative to its own folder.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdigits.corrections import Correction, write_corrections
+from batchdigits.run.corrections import Correction, write_corrections
 from helpers import one_line_error, read_csv, run_cli, run_script
 from imagemaker import save_digit
 
@@ -197,7 +197,7 @@ def test_an_unusable_corrections_file_exits_2_with_one_line(tmp_path, folder, co
 
 
 def test_train_learns_from_a_corrections_file_and_skips_not_a_digit(tmp_path):
-    from batchdigits.model import load_model
+    from batchdigits.learn.model import load_model
 
     entries = {}
     for i in range(6):
@@ -224,7 +224,7 @@ def test_odd_file_names_round_trip_from_the_review_to_classify_and_train(tmp_pat
     """A backslash, a comma, a newline and a byte that is not UTF-8 in the names."""
     import os
 
-    from batchdigits.reviewsession import ReviewSession
+    from batchdigits.web.reviewsession import ReviewSession
 
     folder = tmp_path / "scans"
     folder.mkdir()

@@ -10,7 +10,11 @@ import pytest
 
 import batchdigits
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(batchdigits.__path__) if m.name != "__main__")
+MODULES = sorted(  # every module of every stage, named below the package: "image.grid"
+    m.name.removeprefix("batchdigits.")
+    for m in pkgutil.walk_packages(batchdigits.__path__, "batchdigits.")
+    if not m.name.endswith("__main__")
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -22,4 +26,4 @@ def test_docstring_examples(name):
 
 def test_the_modules_with_examples_are_found():
     runnable = [n for n in MODULES if doctest.testmod(importlib.import_module(f"batchdigits.{n}")).attempted]
-    assert {"grid", "rules", "render", "transformer"} <= set(runnable)
+    assert {"image.grid", "image.rules", "image.render", "image.transformer"} <= set(runnable)

@@ -11,9 +11,9 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from batchdigits.classify import DEFAULT_MIN_CONFIDENCE
-from batchdigits.convert import convert_file
-from batchdigits.render import grid_to_image
+from batchdigits.run.classify import DEFAULT_MIN_CONFIDENCE
+from batchdigits.image.convert import convert_file
+from batchdigits.image.render import grid_to_image
 from helpers import one_line_error, run_cli
 
 DIGITS = load_digits()

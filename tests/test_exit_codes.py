@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from batchdigits.model import DigitModel, save_model
+from batchdigits.learn.model import DigitModel, save_model
 from helpers import deny_access, one_line_error, read_csv, run_cli, run_script
 from imagemaker import save_digit
 

@@ -7,9 +7,9 @@ from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from batchdigits.fastsvc import fast_predict_proba
-from batchdigits.model import DigitModel, get_default_model
-from batchdigits.train import make_classifier
+from batchdigits.learn.fastsvc import fast_predict_proba
+from batchdigits.learn.model import DigitModel, get_default_model
+from batchdigits.learn.train import make_classifier
 
 DIGITS = load_digits()
 
@@ -47,7 +47,7 @@ def test_other_classifiers_and_scaled_svcs_are_handled():
 
 
 def test_a_result_that_differs_from_scikit_learn_disables_the_fast_path(monkeypatch):
-    import batchdigits.fastsvc as fastsvc
+    import batchdigits.learn.fastsvc as fastsvc
 
     pipeline = make_classifier("svc").fit(DIGITS.data[:300], DIGITS.target[:300])
     assert fast_predict_proba(pipeline, DIGITS.data[:40]) is not None

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from batchdigits import classify_folder
-from batchdigits.classify import Settings
-from batchdigits.files import IMAGE_EXTENSIONS, walk
+from batchdigits.run.classify import Settings
+from batchdigits.run.files import IMAGE_EXTENSIONS, walk
 from helpers import deny_access, read_csv, run_cli, run_script, statuses
 from imagemaker import save_digit
 

@@ -9,9 +9,9 @@ from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
-from batchdigits.grid import image_to_grid
-from batchdigits.render import grid_to_bitmap, grid_to_image
-from batchdigits.transformer import GridTransformer
+from batchdigits.image.grid import image_to_grid
+from batchdigits.image.render import grid_to_bitmap, grid_to_image
+from batchdigits.image.transformer import GridTransformer
 
 DIGITS = load_digits()
 GRIDS = DIGITS.images[:200].astype(int)

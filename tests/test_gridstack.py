@@ -15,10 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import synth  # noqa: E402
 import writers  # noqa: E402
 
-from batchdigits.convert import Task, convert_chunk, convert_file, decode_file  # noqa: E402
-from batchdigits.grid import CITY_BLOCK, image_to_grid  # noqa: E402
-from batchdigits import gridstack  # noqa: E402
-from batchdigits.gridstack import city_block_distance, images_to_grids  # noqa: E402
+from batchdigits.image.convert import Task, convert_chunk, convert_file, decode_file  # noqa: E402
+from batchdigits.image.grid import CITY_BLOCK, image_to_grid  # noqa: E402
+from batchdigits.image import gridstack  # noqa: E402
+from batchdigits.image.gridstack import city_block_distance, images_to_grids  # noqa: E402
 
 FORMATS = ("png", "jpg", "bmp", "tif")
 

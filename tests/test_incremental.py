@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-import batchdigits.convert as convert_module
+import batchdigits.image.convert as convert_module
 from batchdigits import classify_folder
-from batchdigits.classify import Settings
-from batchdigits.model import load_model, save_model
+from batchdigits.run.classify import Settings
+from batchdigits.learn.model import load_model, save_model
 from helpers import deny_access, read_csv, run_cli
 from imagemaker import save_digit
 

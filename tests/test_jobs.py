@@ -7,8 +7,8 @@ import os
 import pytest
 from joblib.externals.loky.backend import context
 
-import batchdigits.train as train_module
-from batchdigits.concurrency import default_jobs
+import batchdigits.learn.train as train_module
+from batchdigits.run.concurrency import default_jobs
 from helpers import run_cli
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdigits.dataset import read_labels
+from batchdigits.learn.dataset import read_labels
 from helpers import one_line_error, run_cli
 from imagemaker import save_digit
 
@@ -67,7 +67,7 @@ def test_a_data_folder_named_with_a_non_ascii_digit_is_exit_2(tmp_path, name):
 
 
 def test_other_data_subfolders_are_still_ignored(tmp_path):
-    from batchdigits.dataset import from_folders
+    from batchdigits.learn.dataset import from_folders
 
     save_digit(tmp_path / "data" / "1" / "a.png", "one")
     save_digit(tmp_path / "data" / "notes" / "b.png", "zero")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageFile
 
-from batchdigits.classify import CHUNK_SIZE
+from batchdigits.run.classify import CHUNK_SIZE
 from batchdigits.defaults import DEFAULT_MAX_PIXELS
-from batchdigits.load import ImageError, load_image
+from batchdigits.image.load import ImageError, load_image
 from helpers import read_csv, run_cli
 from imagemaker import save_digit
 

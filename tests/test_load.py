@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from batchdigits.grid import image_to_grid
-from batchdigits.load import MAX_SIDE, load_image
+from batchdigits.image.grid import image_to_grid
+from batchdigits.image.load import MAX_SIDE, load_image
 from helpers import read_csv, run_cli
 from imagemaker import digit_array, make_image, save_digit
 

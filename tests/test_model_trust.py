@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from batchdigits.model import save_model
+from batchdigits.learn.model import save_model
 from helpers import one_line_error, run_cli, run_script
 from imagemaker import save_digit
 

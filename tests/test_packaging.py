@@ -64,7 +64,11 @@ def test_the_sdist_ships_the_whole_test_tree(sdist):
         assert helper in shipped
     assert {f"tests/{f}" for f in _files(source / "tests")} == {f for f in shipped if f.startswith("tests/")}
     assert {f"benchmarks/{f}" for f in _files(source / "benchmarks")} <= shipped
-    for needed in ("LICENSE", "README.md", "pyproject.toml", "batchdigits/py.typed", "batchdigits/static/review.js"):
+    needed_files = (
+        "LICENSE", "README.md", "pyproject.toml", "batchdigits/py.typed",
+        "batchdigits/web/static/review.js", "batchdigits/learn/data/strokes.npz",
+    )
+    for needed in needed_files:
         assert needed in shipped
 
 

@@ -15,9 +15,9 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from batchdigits import classify_folder
-from batchdigits.classify import Settings
-from batchdigits.convert import convert_file
-from batchdigits.grid import image_to_grid
+from batchdigits.run.classify import Settings
+from batchdigits.image.convert import convert_file
+from batchdigits.image.grid import image_to_grid
 from helpers import read_csv
 from imagemaker import make_image
 

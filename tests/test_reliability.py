@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import batchdigits.classify as classify_module
+import batchdigits.run.classify as classify_module
 from batchdigits import classify_folder
-from batchdigits.classify import Settings
-from batchdigits.grid import GRID_VERSION
-from batchdigits.lock import output_lock
+from batchdigits.run.classify import Settings
+from batchdigits.image.grid import GRID_VERSION
+from batchdigits.run.lock import output_lock
 from helpers import ANSI_ESCAPE, console_script, one_line_error, read_csv, run_cli, run_script
 from imagemaker import make_image, save_digit
 
@@ -344,7 +344,7 @@ def test_a_held_lock_leaves_an_existing_csv_as_it_was_in_process(tmp_path):
 
 
 def test_a_held_lock_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch):
-    import batchdigits.model as model_module
+    import batchdigits.learn.model as model_module
 
     folder = tmp_path / "in"
     fill(folder, 0, 4)

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from batchdigits.reviewsession import ReviewSession
-from batchdigits.webreview import ReviewServer, make_server
-from batchdigits.write import Row, open_csv
+from batchdigits.web.reviewsession import ReviewSession
+from batchdigits.web.webreview import ReviewServer, make_server
+from batchdigits.run.write import Row, open_csv
 from browser import missing, start_chromium
 from imagemaker import save_digit
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from batchdigits.review import CELL, COLUMNS, METADATA_KEY, ReviewSheet
-from batchdigits.write import Row
+from batchdigits.web.review import CELL, COLUMNS, METADATA_KEY, ReviewSheet
+from batchdigits.run.write import Row
 from helpers import read_csv, run_cli
 from imagemaker import save_digit
 

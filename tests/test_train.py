@@ -11,9 +11,9 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from batchdigits.convert import convert_file
-from batchdigits.model import load_model
-from batchdigits.render import grid_to_image
+from batchdigits.image.convert import convert_file
+from batchdigits.learn.model import load_model
+from batchdigits.image.render import grid_to_image
 from helpers import read_csv, run_cli
 
 DIGITS = load_digits()

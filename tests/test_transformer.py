@@ -12,8 +12,8 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
-from batchdigits.grid import image_to_grid
-from batchdigits.transformer import GridTransformer
+from batchdigits.image.grid import image_to_grid
+from batchdigits.image.transformer import GridTransformer
 from imagemaker import digit_array
 
 NAMES = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]

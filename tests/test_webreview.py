@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import batchdigits.atomic as atomic_module
-from batchdigits.convert import convert_file
-from batchdigits.reviewsession import ReviewError, ReviewSession, find_folder
-from batchdigits.webreview import ReviewServer, is_loopback, make_server
-from batchdigits.write import Row, open_csv, read_rows
+import batchdigits.run.atomic as atomic_module
+from batchdigits.image.convert import convert_file
+from batchdigits.web.reviewsession import ReviewError, ReviewSession, find_folder
+from batchdigits.web.webreview import ReviewServer, is_loopback, make_server
+from batchdigits.run.write import Row, open_csv, read_rows
 from helpers import console_script, one_line_error, run_cli
 from imagemaker import save_digit
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-from .atomic import atomic_write
-from .files import path_from_csv
-from .load import ImageError, load_image
-from .write import Row
+from ..run.atomic import atomic_write
+from ..run.files import path_from_csv
+from ..image.load import ImageError, load_image
+from ..run.write import Row
 
 GROUPS = ("low_confidence", "blank", "error")
 SUFFIXES = {".png": "png", ".html": "html", ".htm": "html"}

@@ -9,7 +9,7 @@ Catmull-Rom spline is drawn; a point repeated is a corner.
 
 :func:`draw_digit` jitters a form's points, slants, rotates and stretches
 it, draws it with a random pen, and returns a grayscale "scan" (dark ink on
-light paper) for :func:`batchdigits.grid.image_to_grid`.  Everything is
+light paper) for :func:`batchdigits.image.grid.image_to_grid`.  Everything is
 drawn from the ``numpy`` generator it is given, so a seed gives one image.
 
 This module is the training side only: the accuracy proxy

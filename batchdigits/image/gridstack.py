@@ -1,7 +1,7 @@
-"""The image -> grid conversion of :func:`batchdigits.grid.image_to_grid`, over a whole stack.
+"""The image -> grid conversion of :func:`batchdigits.image.grid.image_to_grid`, over a whole stack.
 
 ``images_to_grids(images)`` takes a list of 2-D ``uint8`` grayscale images
-(what :func:`batchdigits.load.load_image` returns, already reduced to at most
+(what :func:`batchdigits.image.load.load_image` returns, already reduced to at most
 ``INPUT_SIDE`` px a side) and returns one ``(8, 8)`` grid or ``None`` (blank)
 per image, the same as ``image_to_grid`` gives for each one.  Per image, that
 conversion is about a hundred numpy/scipy calls on a 64x64 array, each paying
@@ -11,7 +11,7 @@ stack, every image at the top left of its own 64x64 canvas:
 * percentiles and the paper level (median of the outer ring) from per-image
   histograms of the 8-bit values (one offset ``bincount``);
 * Otsu thresholds from per-image 64-bin histograms (one offset ``bincount``);
-* form lines and scanner edges (:mod:`batchdigits.rules`) run per image, but
+* form lines and scanner edges (:mod:`batchdigits.image.rules`) run per image, but
   only on the few images whose ink could hold them (the same early-outs);
 * one ``ndimage.label`` of the images one under the other, an empty row
   between them, so it labels every image separately;
@@ -129,7 +129,7 @@ def _histograms(index: np.ndarray, n: int) -> np.ndarray:
 def _ink_strength(canvas: np.ndarray, h: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ink strength 0..1 per pixel (0 outside each image), and the Otsu threshold per image.
 
-    As :func:`batchdigits.grid.ink_strength` and ``_otsu``: the 0.5/99.5
+    As :func:`batchdigits.image.grid.ink_strength` and ``_otsu``: the 0.5/99.5
     percentiles by numpy's linear method and the paper level (median of the
     outer ring) from per-image histograms; the ink strength of each of the
     256 levels computed with the same float32 operations, then looked up,
@@ -187,7 +187,7 @@ def _ring(h: int, w: int) -> np.ndarray:
 
 
 def _otsu(hist: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Per-image Otsu threshold of the ink strength, as :func:`batchdigits.grid._otsu`.
+    """Per-image Otsu threshold of the ink strength, as :func:`batchdigits.image.grid._otsu`.
 
     ``hist`` counts each image's pixels per level, ``table`` is each level's ink strength.
     """
@@ -273,7 +273,7 @@ def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _drop_specks(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """As :func:`batchdigits.grid.clean_mask`'s last step: pieces under 8 % of the largest go.
+    """As :func:`batchdigits.image.grid.clean_mask`'s last step: pieces under 8 % of the largest go.
 
     Returns the mask and which images still hold at least 3 ink pixels.
     """
@@ -306,7 +306,7 @@ def _grouped_sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _upright_in_box(values: np.ndarray, ok: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """As :func:`batchdigits.grid._upright_in_box`, for every image of the stack at once."""
+    """As :func:`batchdigits.image.grid._upright_in_box`, for every image of the stack at once."""
     n = values.shape[0]
     strong = values > 0.5
     has_strong = np.asarray(strong.reshape(n, -1).any(axis=1))
@@ -398,7 +398,7 @@ def _halve_axis(values: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _thicken(strokes: np.ndarray) -> np.ndarray:
-    """As :func:`batchdigits.grid._thicken` for a stack: ``(n, 32, 32)`` bitmaps of TARGET_INK pixels."""
+    """As :func:`batchdigits.image.grid._thicken` for a stack: ``(n, 32, 32)`` bitmaps of TARGET_INK pixels."""
     n = strokes.shape[0]
     edge = strokes.copy()
     edge[:, 1:-1, 1:-1] &= ~(

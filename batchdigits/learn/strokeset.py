@@ -1,7 +1,7 @@
 """The generated pen-stroke training grids shipped with the package.
 
-``batchdigits/data/strokes.npz`` holds two sets of
-:func:`batchdigits.augment.stroke_grids`, ``PER_DIGIT`` drawings of each
+``batchdigits/learn/data/strokes.npz`` holds two sets of
+:func:`batchdigits.learn.augment.stroke_grids`, ``PER_DIGIT`` drawings of each
 digit each (grids as uint8, digit by digit in sample order, their labels
 and letter forms):
 
@@ -13,9 +13,9 @@ and letter forms):
 
 Generating them takes ~25 s on 2 cores, loading them 5 ms, so the built-in
 model is made from the file.  Regenerate it (deterministic)
-after changing :mod:`batchdigits.glyphs` or the grid conversion::
+after changing :mod:`batchdigits.learn.glyphs` or the grid conversion::
 
-    python -m batchdigits.strokeset            # writes batchdigits/data/strokes.npz
+    python -m batchdigits.learn.strokeset            # writes batchdigits/learn/data/strokes.npz
 
 >>> grids, labels, forms = load_strokes()     # doctest: +SKIP
 >>> grids.shape[1]                            # doctest: +SKIP
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .grid import GRID_VERSION
+from ..image.grid import GRID_VERSION
 
 PER_DIGIT = 500
 SEED = 0

@@ -23,7 +23,7 @@ synthetic writers, as one folder), first with the earlier built-in model
 0.8 below a few hundred grids (each writer alone: 0.905 -> 0.922 at 0.8,
 0.910 at 0.99).  With the calibrated built-in model of 606dc7f: 0.955 ->
 0.965, ECE 0.011 -> 0.015 (the refitted model is calibrated again on the
-same held-out strokes, :func:`batchdigits.train.refit`).
+same held-out strokes, :func:`batchdigits.learn.train.refit`).
 
 >>> adapted = adapt_model(get_default_model(), grids)     # doctest: +SKIP
 >>> adapted.metadata["adaptation"]["pseudo_labels"]       # doctest: +SKIP

@@ -15,7 +15,7 @@ CSV, by default ``PREDICTIONS.corrections.csv`` beside the predictions:
   (the label is then no longer applied).  Empty: the label applies whatever
   the file holds (a hand-written ``path,label`` file works as it is).
 
->>> from batchdigits.corrections import read_corrections
+>>> from batchdigits.run.corrections import read_corrections
 >>> read_corrections("predictions.corrections.csv")["scans/0001.png"].label   # doctest: +SKIP
 7
 """
@@ -124,7 +124,7 @@ def write_corrections(path: str, entries: Mapping[str, Correction]) -> None:
 def key_prefix(folder: str, corrections_path: str) -> str:
     """How the corrections file names ``folder``: a CSV path ``rel`` (relative to
     ``folder``) is ``posixpath.join(prefix, rel)`` in the corrections file.
-    Written as CSV paths are (:func:`batchdigits.files.csv_name`).
+    Written as CSV paths are (:func:`batchdigits.run.files.csv_name`).
 
     >>> key_prefix("/data/scans", "/data/p.corrections.csv")   # doctest: +SKIP
     'scans'

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from .atomic import atomic_write
+from ..run.atomic import atomic_write
 from .fastsvc import fast_predict_proba
-from .grid import GRID_VERSION
+from ..image.grid import GRID_VERSION
 
 MODEL_FORMAT = 3  # 3: pen-stroke training grids, calibrated confidence
 FAST_PATH_PROBE = 64  # grids on which the fast SVC path is checked against scikit-learn

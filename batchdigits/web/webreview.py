@@ -1,7 +1,7 @@
 """The review page's web server: ``batchdigits review PREDICTIONS.csv``.
 
 Built on the standard library's ``http.server.ThreadingHTTPServer``: one
-person on one machine, a static page (``batchdigits/static/``: vanilla
+person on one machine, a static page (``batchdigits/web/static/``: vanilla
 HTML/JS/CSS, no build step, nothing from a CDN) and a small JSON API do not
 need a web framework, and a command-line tool that runs under cron is
 better off without one more dependency and its updates.
@@ -257,7 +257,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
     # --- answers ------------------------------------------------------------------
 
     def _static(self, name: str, content_type: str, set_cookie: bool) -> None:
-        data = resources.files("batchdigits").joinpath("static", name).read_bytes()
+        data = resources.files("batchdigits.web").joinpath("static", name).read_bytes()
         headers = {"Cache-Control": "no-store"}
         if set_cookie:
             headers["Set-Cookie"] = (

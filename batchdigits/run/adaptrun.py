@@ -4,7 +4,7 @@ Pass 1 converts every file (in the worker processes, as a plain run does)
 and keeps each grid as 64 bytes of ``uint8`` in memory (1M files: 64 MB);
 the batches themselves (paths, stamps, answers) go to an anonymous
 temporary file.  The model is then adapted to the grids
-(:func:`batchdigits.adapt.adapt_model`), and pass 2 reads the batches back
+(:func:`batchdigits.learn.adapt.adapt_model`), and pass 2 reads the batches back
 and predicts them with the adapted model: no file is decoded twice, and
 rows come out in the same order as in a plain run.
 """
@@ -18,11 +18,11 @@ from typing import IO
 
 import numpy as np
 
-from .adapt import AdaptError, Adaptation, adapt_model
+from ..learn.adapt import AdaptError, Adaptation, adapt_model
 from .classify import Batch, Result, Settings, iter_converted, predict_batch
 from .corrections import Corrections
 from .files import Found
-from .model import DigitModel
+from ..learn.model import DigitModel
 
 Phase = Callable[[str, int], None]  # ("converting", files done) / ("adapting", 0) / ("classifying", 0)
 

@@ -4,7 +4,7 @@
 tutorial's split of ``load_digits``: ``test_size=0.2, random_state=0``, plus
 20 % of any extra data), then refits on everything (with the built-in set:
 ``load_digits``, its shifted and distorted copies, and the shipped pen-stroke
-grids of :mod:`batchdigits.strokeset`), calibrates the model's confidence
+grids of :mod:`batchdigits.learn.strokeset`), calibrates the model's confidence
 (:func:`calibrate`) and returns the model with its report.
 
 >>> result = train_builtin()              # doctest: +SKIP
@@ -33,8 +33,8 @@ from joblib import Parallel, delayed
 from sklearn.isotonic import IsotonicRegression
 
 from .augment import distorted_grids, distorted_parallel, shifted_grids
-from .concurrency import default_jobs
-from .grid import GRID_VERSION
+from ..run.concurrency import default_jobs
+from ..image.grid import GRID_VERSION
 from .model import MODEL_FORMAT, DigitModel
 from .strokeset import calibration_set, load_strokes
 
@@ -122,7 +122,7 @@ def train(
     """Fit on ``load_digits`` (unless ``builtin=False``) plus extra grids.
 
     With ``builtin`` and ``augment`` the generated pen-stroke grids
-    (:mod:`batchdigits.strokeset`) are added too, and the model's confidence
+    (:mod:`batchdigits.learn.strokeset`) are added too, and the model's confidence
     is calibrated on the distorted ones it was not trained on (:func:`calibrate`).  Accuracy is
     measured on held-out data: the tutorial's split of ``load_digits``
     (``test_size=0.2, random_state=0``) and 20 % of the extra grids; the
@@ -132,7 +132,7 @@ def train(
     shifted and :data:`USER_COPIES` distorted copies through the real
     conversion.  With ``unlabelled_X`` (grids of unlabelled scans) both the
     measured and the returned model are adapted to them
-    (:func:`batchdigits.adapt.adapt_model`).
+    (:func:`batchdigits.learn.adapt.adapt_model`).
     """
     has_extra = extra_X is not None and extra_y is not None and len(extra_y) > 0
     if not builtin and not has_extra:
@@ -263,7 +263,7 @@ def calibrate(model: DigitModel, X: np.ndarray | None = None, y: np.ndarray | No
 
     The data should differ from the training data as the grids to be read
     will (other writers).  By default: the shipped calibration strokes
-    (:func:`batchdigits.strokeset.calibration_set`), other drawings than the
+    (:func:`batchdigits.learn.strokeset.calibration_set`), other drawings than the
     training strokes, each further distorted.  (Calibrated on undistorted
     unseen drawings, 99.6 % right, the confidence is overconfident on the DEV
     writers, ECE 0.034; on the distorted ones, 97 % right, ECE 0.007.)

@@ -1,15 +1,15 @@
 """Training-data augmentation through the real conversion.
 
-Each ``load_digits`` grid is drawn back as a picture (:mod:`batchdigits.render`),
+Each ``load_digits`` grid is drawn back as a picture (:mod:`batchdigits.image.render`),
 distorted the way real scans differ from NIST's bitmaps (slant, rotation,
 aspect ratio, stroke width, a small elastic wobble), and converted again with
-:func:`batchdigits.grid.image_to_grid`.  The classifier then learns what the
+:func:`batchdigits.image.grid.image_to_grid`.  The classifier then learns what the
 conversion makes of real handwriting, not only the ideal grids.  Every
 grid's distortion is seeded by its index, so results do not depend on the
 number of worker processes.
 
 :func:`stroke_grids` draws new digits with the pen-stroke glyphs of
-:mod:`batchdigits.glyphs` (letter forms ``load_digits`` hardly has) and
+:mod:`batchdigits.learn.glyphs` (letter forms ``load_digits`` hardly has) and
 converts them the same way.
 
 >>> from sklearn.datasets import load_digits
@@ -25,8 +25,8 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import ndimage
 
-from .grid import image_to_grid
-from .render import grid_to_bitmap, grid_to_image
+from ..image.grid import image_to_grid
+from ..image.render import grid_to_bitmap, grid_to_image
 
 SIZE = 48  # drawn digit, px
 PAD = 12  # room for rotation and shear
@@ -130,7 +130,7 @@ def shifted_grids(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def stroke_grids(
     per_digit: int, seed: int = 0, start: int = 0, jobs: int = 1, distorted: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pen-stroke digits of :mod:`batchdigits.glyphs` through the real conversion.
+    """Pen-stroke digits of :mod:`batchdigits.learn.glyphs` through the real conversion.
 
     ``per_digit`` drawings of each digit (samples ``start .. start+per_digit-1``);
     sample ``k`` of digit ``d`` is drawn from ``default_rng([seed, d, k])``, so

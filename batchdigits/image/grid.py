@@ -8,14 +8,14 @@ grid of counts 0..16.  ``image_to_grid`` reproduces that normalisation:
 1. decide the ink polarity (dark on light or light on dark) and measure
    ink strength against the paper;
 2. binarise (Otsu on the ink strength), drop specks, dust, ruled lines,
-   form boxes and dark scanner edges (:mod:`batchdigits.rules`);
+   form boxes and dark scanner edges (:mod:`batchdigits.image.rules`);
 3. remove the slant and, in the same resampling, scale the ink into the
    32x32 frame the way the NIST bitmaps are laid out: full height, width
    set by the aspect ratio but held inside the central columns;
 4. normalise the stroke thickness so the total ink matches optdigits;
 5. count ink pixels in 4x4 blocks.
 
-``batchdigits.transformer.GridTransformer`` wraps it as a scikit-learn transformer.
+``batchdigits.image.transformer.GridTransformer`` wraps it as a scikit-learn transformer.
 
 >>> import numpy as np
 >>> img = np.full((40, 30), 255, np.uint8); img[5:35, 13:17] = 0   # a "1"

@@ -1,7 +1,7 @@
 """Measure a model on labelled scans: accuracy, per-class report, confusion, mistakes,
 accuracy per status (``ok``, ``low_confidence``) and a reliability table.
 
->>> from batchdigits.dataset import from_folders
+>>> from batchdigits.learn.dataset import from_folders
 >>> result = evaluate(from_folders("labelled/"), model)     # doctest: +SKIP
 >>> result.accuracy                                           # doctest: +SKIP
 0.93
@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from .dataset import labelled_grids
-from .defaults import DEFAULT_MIN_CONFIDENCE
-from .files import csv_name
+from ..defaults import DEFAULT_MIN_CONFIDENCE
+from ..run.files import csv_name
 from .model import DigitModel
 from .reliability import Bin, equal_count_bins, expected_calibration_error
 

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .convert import convert_file
-from .files import path_from_csv
-from .corrections import (
+from ..image.convert import convert_file
+from ..run.files import path_from_csv
+from ..run.corrections import (
     Correction,
     CorrectionsError,
     default_corrections_path,
@@ -43,11 +43,11 @@ from .corrections import (
     read_corrections,
     write_corrections,
 )
-from .incremental import file_sha256
-from .load import ImageError, load_image
-from .model import DigitModel
-from .state import state_path
-from .write import Row, read_rows
+from ..run.incremental import file_sha256
+from ..image.load import ImageError, load_image
+from ..learn.model import DigitModel
+from ..run.state import state_path
+from ..run.write import Row, read_rows
 
 REVIEW_ORDER = {"low_confidence": 0, "blank": 1, "error": 2, "ok": 3, "reviewed": 4}
 DOUBTFUL = ("low_confidence", "blank", "error")
@@ -151,7 +151,7 @@ class ReviewSession:
         rows = read_predictions(predictions)
         where = find_folder(predictions, folder)
         if model is None:
-            from .model import get_default_model
+            from ..learn.model import get_default_model
 
             model = get_default_model()
         return cls(rows, where, corrections or default_corrections_path(predictions), model)

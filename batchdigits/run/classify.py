@@ -1,7 +1,7 @@
 """Classify image files in batches: the engine behind ``batchdigits classify``.
 
-``iter_rows(found, model, ...)`` turns a stream of :class:`~batchdigits.files.Found`
-entries into a stream of :class:`~batchdigits.write.Row`, in the same order:
+``iter_rows(found, model, ...)`` turns a stream of :class:`~batchdigits.run.files.Found`
+entries into a stream of :class:`~batchdigits.run.write.Row`, in the same order:
 workers decode each file and make its 8x8 grid; this process calls the
 model once per batch of grids (``DigitModel.predict``).
 
@@ -31,8 +31,8 @@ from .concurrency import default_jobs, map_ordered
 from .corrections import Corrections
 from .atomic import is_temp_for, naming, remove_stale_temps, temp_beside
 from .files import Found, walk
-from .convert import Converted, Task, convert_chunk, worker_died
-from .grid import GRID_VERSION
+from ..image.convert import Converted, Task, convert_chunk, worker_died
+from ..image.grid import GRID_VERSION
 from .incremental import (
     FileStamp,
     Previous,
@@ -44,10 +44,10 @@ from .incremental import (
 )
 from .lock import output_lock
 from .state import own_file_names, state_path
-from .model import DigitModel, get_default_model
+from ..learn.model import DigitModel, get_default_model
 from .report import Report
 from .write import Row, open_csv
-from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
+from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
@@ -303,17 +303,17 @@ def classify_folder(
     Every argument but ``folder`` is a keyword.
     ``out`` may be a path, ``"-"`` for stdout, or ``None`` to write nothing.
     With a path, only one run at a time may write it (else :class:`OutputLocked`);
-    ``take_lock=False`` when the caller already holds :func:`~batchdigits.lock.output_lock`
+    ``take_lock=False`` when the caller already holds :func:`~batchdigits.run.lock.output_lock`
     (the CLI takes it before loading the model).
     ``incremental`` reuses the rows of unchanged files from the previous
-    run's CSV (see :mod:`batchdigits.incremental`).  ``corrections`` (see
-    :class:`~batchdigits.corrections.Corrections`) turns the rows of files a
+    run's CSV (see :mod:`batchdigits.run.incremental`).  ``corrections`` (see
+    :class:`~batchdigits.run.corrections.Corrections`) turns the rows of files a
     person labelled into ``reviewed`` rows.  ``adapt`` first converts every
     file, adapts the model to the folder's grids, then predicts (see
-    :mod:`batchdigits.adaptrun`; ``on_phase`` hears of its passes; what was
+    :mod:`batchdigits.run.adaptrun`; ``on_phase`` hears of its passes; what was
     done is in ``report.adaptation``); it cannot be combined with
     ``incremental`` (an adapted model depends on the whole folder).
-    Returns the run's :class:`~batchdigits.report.Report`.
+    Returns the run's :class:`~batchdigits.run.report.Report`.
     """
     if adapt and incremental:
         raise ValueError("adapt cannot be combined with incremental: save an adapted model "

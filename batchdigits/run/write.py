@@ -3,12 +3,12 @@
 Columns: ``path,label,confidence,status,error``.  The file is UTF-8 with
 ``\\n`` line endings; fields are quoted when needed (commas, quotes,
 ``\\n``, ``\\r``), so any file name round-trips through Python's ``csv`` reader.
-Paths are written by :func:`batchdigits.files.csv_name` (a backslash doubled,
-bytes that are not UTF-8 as ``\\xNN``); :func:`batchdigits.files.path_from_csv`
+Paths are written by :func:`batchdigits.run.files.csv_name` (a backslash doubled,
+bytes that are not UTF-8 as ``\\xNN``); :func:`batchdigits.run.files.path_from_csv`
 turns them back into real paths.
 
 ``open_csv(path)`` writes to a temporary file beside the target and moves it
-into place only when the run completes (see :mod:`batchdigits.atomic`), so
+into place only when the run completes (see :mod:`batchdigits.run.atomic`), so
 an earlier CSV is never left half-written; ``"-"`` writes to stdout.
 """
 

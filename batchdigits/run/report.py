@@ -23,7 +23,7 @@ from rich.text import Text
 
 from .write import Row
 
-from .exitcodes import EXIT_FILE_ERRORS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
+from ..exitcodes import EXIT_FILE_ERRORS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_FILE_ERRORS", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "Report"]
 STATUSES = ("ok", "low_confidence", "blank", "error", "reviewed")

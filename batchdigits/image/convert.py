@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .concurrency import in_worker
-from .defaults import DEFAULT_MAX_PIXELS
+from ..run.concurrency import in_worker
+from ..defaults import DEFAULT_MAX_PIXELS
 from .grid import INPUT_SIDE, image_to_grid
 from .gridstack import images_to_grids
-from .incremental import file_sha256
+from ..run.incremental import file_sha256
 from .load import ImageError, load_image
 
 LOAD_SIDE = INPUT_SIDE  # decode at most this many px per side (JPEG draft, shrink)
@@ -33,7 +33,7 @@ class Task:
     ``error`` is passed on without touching the file; with ``expect_sha256``
     the file is converted only if its content hash differs; ``want_sha256``
     asks for the hash of a converted file.  An image over ``max_pixels`` is an
-    error, never decoded (see :func:`~batchdigits.load.load_image`).
+    error, never decoded (see :func:`~batchdigits.image.load.load_image`).
     """
 
     path: str
@@ -115,7 +115,7 @@ def convert_chunk(tasks: list[Task]) -> list[Converted]:
     """Worker entry point: a chunk of tasks, answers in the same order.
 
     Files are decoded one by one, then the chunk's grids are made as one
-    stack (:func:`batchdigits.gridstack.images_to_grids`).
+    stack (:func:`batchdigits.image.gridstack.images_to_grids`).
     """
     crash_on = os.environ.get(_CRASH_ON) if in_worker() else None
     if crash_on and any(os.path.basename(t.path) == crash_on for t in tasks):

@@ -27,8 +27,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .defaults import DEFAULT_MAX_PIXELS
-from .files import NotRegularFile, open_input
+from ..defaults import DEFAULT_MAX_PIXELS
+from ..run.files import NotRegularFile, open_input
 
 MAX_SIDE = 512
 """Longest side kept after loading; enough for a single digit."""

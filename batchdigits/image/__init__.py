@@ -1,0 +1,1 @@
+"""Image files to 8x8 grids: loading, the grid conversion and its transformer."""

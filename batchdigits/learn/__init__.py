@@ -1,0 +1,1 @@
+"""The classifier: models, training, augmentation, adaptation and evaluation."""

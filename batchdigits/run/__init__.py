@@ -1,0 +1,1 @@
+"""A run over a folder: walking, workers, batches, the CSV, incremental state and locks."""

@@ -26,10 +26,10 @@ def grid_text(grid: np.ndarray) -> Text:
 
 
 def top_table(proba: np.ndarray, classes: np.ndarray, k: int = 3) -> Table:
-    """The ``k`` most probable digits."""
+    """The ``k`` most likely digits with the classifier's scores (before calibration: they rank)."""
     table = Table(show_header=True, box=None)
     table.add_column("digit", justify="right")
-    table.add_column("probability", justify="right")
+    table.add_column("score", justify="right")  # the classifier's, before calibration
     for i in np.argsort(-proba, kind="stable")[:k]:
         table.add_row(str(int(classes[i])), f"{proba[i]:.4f}")
     return table

@@ -387,13 +387,13 @@ def classify(
         typer.Option("--verify-content", help="With --incremental, also compare content hashes."),
     ] = False,
     summary_json: Annotated[
-        Optional[Path],
+        Optional[str],  # a str, not a Path: Path("") would turn an empty argument into "."
         typer.Option(
             "--summary-json", metavar="PATH", help="Write counts, timing and model as JSON here (monitoring)."
         ),
     ] = None,
     review_sheet: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             "--review-sheet", metavar="PATH",
             help="Also draw the low_confidence/blank/error files as a contact sheet (.png or .html).",
@@ -451,12 +451,12 @@ def classify(
         check_folder(folder)
         check_output(out)
         check_replaceable(out, folder, force)
-        if review_sheet is not None and sheet_format(review_sheet) is None:
-            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         for extra in (review_sheet, summary_json):
             if extra is not None:
-                check_output(str(extra))
-                check_replaceable(str(extra), folder, force, csv_only=False)
+                check_output(extra)
+                check_replaceable(extra, folder, force, csv_only=False)
+        if review_sheet is not None and sheet_format(review_sheet) is None:
+            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         if incremental and adapt:
@@ -487,12 +487,12 @@ def classify(
             )
         pause("replaced")
         if sheet is not None and review_sheet is not None:
-            sheet.save(str(review_sheet))
+            sheet.save(review_sheet)
             log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
         if report.adaptation is not None:
             log(console, describe_adaptation(report.adaptation), quiet)
         if summary_json is not None:
-            write_summary_json(report, str(summary_json), model)
+            write_summary_json(report, summary_json, model)
         log_block(console, report.render(), quiet)
         log(console, report.summary_line(), quiet)
         if report.stale_reviews:

@@ -51,7 +51,10 @@ def main() -> None:
         cli_main()
         code: str | int | None = 0
     except KeyboardInterrupt:
-        print("batchdigits: error: interrupted before any work; nothing was written", file=sys.stderr)
+        message = "batchdigits: error: interrupted before any work; nothing was written"
+        if not sys.stderr.isatty():  # timestamped like ui.stamped (not imported this early)
+            message = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {message}"
+        print(message, file=sys.stderr)
         code = EXIT_INTERRUPTED
     except SystemExit as exc:
         code = exc.code

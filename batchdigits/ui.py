@@ -22,6 +22,11 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+def stamped(message: str, terminal: bool) -> str:
+    """``message`` with a leading timestamp when the reader is not a terminal (a log file)."""
+    return message if terminal else f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {message}"
+
+
 def log(console: Console, message: str, quiet: bool = False) -> None:
     """One line for people; timestamped when stderr is not a terminal."""
     if quiet:
@@ -29,8 +34,7 @@ def log(console: Console, message: str, quiet: bool = False) -> None:
     if console.is_terminal:
         console.print(message, markup=False)
     else:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        console.print(f"{stamp} {message}", markup=False, soft_wrap=True)
+        console.print(stamped(message, False), markup=False, soft_wrap=True)
 
 
 def log_block(console: Console, block: object, quiet: bool = False) -> None:
@@ -49,8 +53,10 @@ def log_block(console: Console, block: object, quiet: bool = False) -> None:
 
 
 def error(console: Console, message: str) -> None:
-    """A one-line error, always printed (even with --quiet)."""
-    console.print(f"batchdigits: error: {message}", markup=False, soft_wrap=True, style="red")
+    """A one-line error, always printed (even with --quiet); timestamped like every
+    other line when stderr is not a terminal."""
+    line = stamped(f"batchdigits: error: {message}", console.is_terminal)
+    console.print(line, markup=False, soft_wrap=True, style="red")
 
 
 class ProgressBar:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import builtins
 import csv
 import errno
@@ -132,9 +134,13 @@ def run_script(
     )
 
 
+LOG_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} ")
+
+
 def one_line_error(stderr: str) -> str:
-    """Assert ``stderr`` is a single readable error line and return it."""
+    """Assert ``stderr`` is a single readable error line and return it without the
+    timestamp it carries when stderr is not a terminal."""
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one error line, got:\n{stderr}"
-    return lines[0]
+    return LOG_TIMESTAMP.sub("", lines[0])

@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from helpers import one_line_error, read_csv, run_script
 from imagemaker import save_digit
 
@@ -132,3 +134,23 @@ def test_an_empty_out_says_the_path_is_empty(tmp_path: Path) -> None:
 
     assert proc.returncode == 2
     assert "output path is empty" in one_line_error(proc.stderr)
+
+
+def test_an_error_line_without_a_terminal_is_timestamped_too(tmp_path: Path) -> None:
+    proc = run_script("classify", tmp_path / "no-such-folder", "--out", tmp_path / "p.csv")
+
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and TIMESTAMP.match(lines[0]), proc.stderr
+    assert TIMESTAMP.sub("", lines[0]).startswith("batchdigits: error: ")
+
+
+@pytest.mark.parametrize("option", ["--summary-json", "--review-sheet"])
+def test_an_empty_extra_output_says_the_path_is_empty(tmp_path: Path, option: str) -> None:
+    save_digit(tmp_path / "in" / "one.png", "one")
+
+    proc = run_script("classify", tmp_path / "in", "--out", tmp_path / "p.csv", option, "", cwd=tmp_path)
+
+    assert proc.returncode == 2
+    assert "output path is empty" in one_line_error(proc.stderr)
+    assert not (tmp_path / "p.csv").exists()

@@ -120,7 +120,7 @@ def test_incremental_rerun_reports_speed_over_the_files_read(tmp_path: Path) -> 
                         "--summary-json", summary)
 
     assert second.returncode == 0, second.stderr
-    assert re.search(r"7 images: .*6 unchanged rows reused; 1 files read in ", second.stderr)
+    assert re.search(r"7 images: .*6 unchanged rows reused; 1 file read in ", second.stderr)
     data = json.loads(summary.read_text())
     assert (data["found"], data["reused"], data["read"]) == (7, 6, 1)
     expected = 1 / data["elapsed_seconds"]

@@ -91,7 +91,8 @@ class Report:
             f"{c['blank']} blank, {c['error']} errors, {c['reviewed']} reviewed; "
             f"{self.skipped} other files skipped; "
             f"{self.reused} unchanged rows reused; "
-            f"{self.read} files read in {self.elapsed:.1f}s ({self.rate:.0f} images/s)"
+            f"{self.read} {'file' if self.read == 1 else 'files'} read in {self.elapsed:.1f}s "
+            f"({self.rate:.0f} images/s)"
         )
 
     def error_lines(self) -> list[str]:

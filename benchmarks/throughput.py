@@ -31,6 +31,9 @@ then the cost per image of each stage in one process (decoding with
 ``load_image``, the stacked grid conversion and, for comparison, the
 per-image one, the batched prediction, and what the main process spends per
 image in the all-cores run besides predicting: walk, stat, IPC, CSV), and
+the bound those costs set: decoding, the conversion's one resampling call
+per image and prediction's matrix products (SVC kernel, k-NN distances)
+alone, as a share of the floor; and
 checks the targets on the warm runs: classify >= 60 % of the floor's
 images/s at equal cores, all cores >= 1.8x one job, all cores >= 3x the seed
 loop on the mix and >= 10x on the large JPEGs.  The cold CLI runs are shown
@@ -307,7 +310,67 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
         with threadpool_limits(1):  # as the main process predicts while the workers convert
             clock("predict", lambda flat=flat: [model.predict(flat[i : i + DEFAULT_BATCH_SIZE])
                                                 for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
+            products = _model_products(model)
+            clock("products", lambda flat=flat, products=products: [p(flat[i : i + DEFAULT_BATCH_SIZE])
+                                                                     for p in products
+                                                 for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
+        inputs = [_resample_inputs(grays[i : i + CHUNK]) for i in range(0, len(grays), CHUNK)]
+        clock("resample", lambda inputs=inputs: [_resample(*args) for args in inputs if args])
     return {k: statistics.median(v) for k, v in runs.items()} | {"files": len(paths)}
+
+
+def _model_products(model) -> list[Callable[[np.ndarray], np.ndarray]]:
+    """The matrix products prediction cannot do without: the SVC's kernel, the k-NN distances.
+
+    Each is one BLAS product of a batch with the support vectors (resp. the
+    k-NN's training grids); the kernel's exp, the selection of neighbours and
+    everything else are left out, so this is a lower bound of prediction.
+    """
+    found = []
+    for part in [model.pipeline, *model.opinions]:
+        last = part[-1]
+        for calibrated in getattr(last, "calibrated_classifiers_", []):
+            found.append(np.asarray(calibrated.estimator.support_vectors_, dtype=np.float64))
+        if hasattr(last, "_fit_X"):
+            found.append(np.asarray(last._fit_X, dtype=np.float64))
+    buffers: dict[tuple[int, int], np.ndarray] = {}
+
+    def product(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        key = (len(x), len(m))  # a reused output: no page faults of a fresh 50 MB array each time
+        buf = buffers.setdefault(key, np.empty(key))
+        return np.matmul(np.asarray(x, dtype=np.float64), m.T, out=buf)
+
+    return [lambda x, m=m: product(x, m) for m in found]
+
+
+def _resample_inputs(grays: list) -> tuple | None:
+    """What the stacked conversion's resampling step gets for these images (computed untimed)."""
+    from batchdigits.image import gridstack as gs
+
+    images = [g for g in grays if gs._stackable(g)]
+    if not images:
+        return None
+    h = np.array([g.shape[0] for g in images])
+    w = np.array([g.shape[1] for g in images])
+    canvas = np.full((len(images), gs.S, gs.S), 256, dtype=np.int16)
+    for i, g in enumerate(images):
+        canvas[i, : h[i], : w[i]] = g
+    ink, threshold = gs._ink_strength(canvas, h, w)
+    mask, ok = gs._drop_specks(gs._remove_lines(ink > threshold[:, None, None], h, w))
+    strokes = np.where(mask, ink, np.float32(0.0)).astype(np.float32)
+    strong = strokes > 0.5
+    chosen = np.where(strong.reshape(len(images), -1).any(axis=1)[:, None, None], strong, strokes != 0)
+    where = np.flatnonzero(chosen & ok[:, None, None])
+    owner, pixel = np.divmod(where, gs.S * gs.S)
+    ys, xs = np.divmod(pixel, gs.S)
+    coeffs = gs._box_coefficients(owner, ys, xs, strokes.ravel()[where].astype(np.float64), len(images))
+    return strokes, coeffs, h, w
+
+
+def _resample(strokes, coeffs, h, w) -> object:
+    from batchdigits.image import gridstack as gs
+
+    return gs._resample(strokes, coeffs, h, w)
 
 
 # ---------------------------------------------------------------------------
@@ -476,6 +539,10 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
                       ("convert1", "  for comparison: image_to_grid per image"),
                       ("predict", "prediction (batches of 512, 1 thread)")):
         print(f"{name:42s}" + "".join(f"{stages[f][key]:13.3f} ms" for f in folders))
+    print(f"{'  of which its matrix products alone':42s}"
+          + "".join(f"{stages[f]['products']:13.3f} ms" for f in folders))
+    print(f"{'resampling alone (one Pillow call/image)':42s}"
+          + "".join(f"{stages[f]['resample']:13.3f} ms" for f in folders))
     print(f"{'main process: walk, stat, IPC, CSV':42s}"
           + "".join(f"{main_ms[('libN', f)] - stages[f]['predict']:13.3f} ms" for f in folders))
     print(f"{'  (main process CPU, all of it)':42s}"
@@ -528,6 +595,12 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
               "(imports, model load, workers) is paid once per run, "
               + (f"so from about {need:,.0f} files a cold run also reaches "
                  f"{TARGET_FLOOR_SHARE:.0%} of the floor" if need else "so a cold run never reaches it"))
+    for f in folders:
+        least = stages[f]["decode"] + stages[f]["resample"] + stages[f]["products"]
+        print(f"  reference (not a target): {f}: bound of this conversion (GRID_VERSION) and model: "
+              f"decoding, the resampling call and prediction's matrix products alone cost "
+              f"{least:.3f} ms CPU per image, so even with every other step free, --jobs 1 could reach at most "
+              f"{cpu_ms[('floor1', f)] / least:.2f}x the floor 1 process")
     draft_ms = cpu_ms[("lib1", "large")]
     print(f"  reference (not a target): large: the seed loop costs {cpu_ms[('seed', 'large')]:.1f} ms CPU "
           f"per file, classify {draft_ms:.1f} ms (of which the reduced-scale JPEG decode alone is most); "

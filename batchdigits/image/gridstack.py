@@ -361,11 +361,16 @@ def _resample(values: np.ndarray, a: np.ndarray, h: np.ndarray, w: np.ndarray) -
     One C call per image: a numpy gather reproducing Pillow's arithmetic bit
     for bit over the whole stack measured 10x slower (40 array passes over
     n x 64 x 64 doubles), and ``map_coordinates`` rounds differently.
+    ``frombuffer``/``tobytes`` rather than ``fromarray``/``asarray`` around
+    it: 0.046 against 0.056 ms per image (the call itself: 0.033).
     """
     out = np.empty((values.shape[0], WORK, WORK), dtype=np.float32)
     for i, coeffs in enumerate(a.tolist()):
-        img = Image.fromarray(values[i, : h[i], : w[i]], mode="F")
-        out[i] = np.asarray(img.transform((WORK, WORK), AFFINE, coeffs, BILINEAR))
+        size = (int(w[i]), int(h[i]))
+        pixels = np.ascontiguousarray(values[i, : h[i], : w[i]])
+        img = Image.frombuffer("F", size, pixels, "raw", "F", 0, 1)
+        done = img.transform((WORK, WORK), AFFINE, coeffs, BILINEAR)
+        out[i] = np.frombuffer(done.tobytes(), dtype=np.float32).reshape(WORK, WORK)
     return out
 
 

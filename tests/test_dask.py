@@ -99,3 +99,36 @@ def test_unknown_backend_is_a_usage_error(tmp_path):
     assert result.returncode == 2
     line = one_line_error(result.stderr)  # the choices are an Enum: click names them
     assert "'spark' is not one of" in line and "loky" in line and "dask" in line
+
+
+def test_a_dask_worker_that_dies_costs_one_error_row_and_the_run_goes_on(tmp_path):
+    """A cluster worker converting ``poison.png`` kills itself with SIGKILL every time
+    (as the OOM killer would): the scheduler gives up on the task (``KilledWorker``),
+    the chunks in flight are redone file by file, and only that file is an error row."""
+    dask = pytest.importorskip("dask")
+    folder = make_folder(tmp_path / "in")
+    poison = "poison.png"
+    save_digit(folder / poison, "one")
+    local_csv = tmp_path / "local.csv"
+    run_cli("classify", folder, "--jobs", "1", "--out", local_csv)
+    expected = {r["path"]: r for r in read_csv(local_csv)}
+    dask_csv = tmp_path / "dask.csv"
+    # a task whose worker died once is not retried: a death costs seconds, not minutes
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, env={"BATCHDIGITS_TEST_CRASH_ON": poison},
+        ) as cluster:
+            proc = run_script(
+                "classify", folder, "--backend", "dask", "--scheduler", cluster.scheduler_address,
+                "--out", dask_csv, timeout=240,
+            )
+
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    rows = {r["path"]: r for r in read_csv(dask_csv)}
+    assert rows.keys() == expected.keys()
+    assert (rows[poison]["status"], rows[poison]["error"]) == ("error", "worker died while decoding")
+    for path, row in rows.items():
+        if path != poison:
+            assert row == expected[path]

@@ -4,8 +4,8 @@
 in this process; otherwise joblib's ``Parallel(return_as="generator")`` keeps
 only a few chunks in flight, so memory does not grow with the input (work
 that fits in one chunk is done in this process, without workers).  With
-``backend="dask"`` the chunks go to a dask.distributed cluster through
-joblib's dask backend.
+``backend="dask"`` the chunks go to a dask.distributed cluster
+(:func:`batchdigits.run.cluster.cluster_map`).
 
 A worker that dies (the OOM killer, a crashing decoder, ``kill -9``) does not
 end the run: the chunks that were in flight are done again one item at a
@@ -17,6 +17,7 @@ when this process dies (see :func:`watch_parent`).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import warnings
@@ -25,9 +26,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from joblib import Parallel, cpu_count, delayed, parallel_config
+from joblib import Parallel, cpu_count, delayed
+
+from .cluster import cluster_map
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -70,8 +73,7 @@ def map_ordered(
     """
     rest = iter(chunks)
     if backend == "dask":
-        with _dask_client(scheduler), parallel_config(backend="dask"):
-            yield from _surviving(func, rest, -1, died)
+        yield from cluster_map(func, rest, scheduler, died)
         return
     first = None
     for chunk in rest:
@@ -123,13 +125,9 @@ def _alone(func: Callable[[list[T]], list[R]], item: T, n_jobs: int, died: Calla
 
 
 def worker_deaths() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean a worker process died: loky's broken pool, dask's KilledWorker."""
-    deaths: tuple[type[BaseException], ...] = (BrokenExecutor,)  # loky's TerminatedWorkerError
-    try:
-        from distributed import KilledWorker
-    except ImportError:
-        return deaths
-    return (*deaths, KilledWorker)
+    """Exceptions that mean a local worker process died: loky's broken pool
+    (``TerminatedWorkerError``).  A cluster's dead worker: see :mod:`batchdigits.run.cluster`."""
+    return (BrokenExecutor,)
 
 
 def _parallel(func: Callable[[list[T]], R], chunks: Iterator[list[T]], n_jobs: int) -> Iterator[R]:
@@ -155,8 +153,19 @@ class InWorker(Generic[T, R]):
 
 
 def in_worker() -> bool:
-    """True in a local worker process started by :func:`map_ordered`."""
-    return _IN_WORKER
+    """True in a worker process: a local one started by :func:`map_ordered`, or a dask worker."""
+    return _IN_WORKER or _in_dask_worker()
+
+
+def _in_dask_worker() -> bool:
+    distributed = sys.modules.get("distributed")  # imported in a dask worker, else not needed
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:  # "No worker found"
+        return False
+    return True
 
 
 def watch_parent(parent: int) -> None:
@@ -188,13 +197,3 @@ def limit_memory(budget: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
     except (ImportError, OSError, StopIteration, ValueError):
         pass  # not Linux: no bound, the pixel cap still holds
-
-
-def _dask_client(scheduler: str | None) -> Any:
-    try:
-        from distributed import Client
-    except ImportError:
-        raise RuntimeError(
-            "the dask backend needs the optional extra: pip install 'batchdigits[dask]'"
-        ) from None
-    return Client(scheduler) if scheduler else Client(processes=True)

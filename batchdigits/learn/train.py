@@ -14,6 +14,7 @@ grids of :mod:`batchdigits.learn.strokeset`), calibrates the model's confidence
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,14 +229,17 @@ def user_grids(X: np.ndarray, y: np.ndarray, augment: bool = True) -> tuple[np.n
     return _stack(parts)
 
 
-def refit(model: DigitModel, X: np.ndarray, y: np.ndarray) -> DigitModel:
+def refit(model: DigitModel, X: np.ndarray, y: np.ndarray, keep: Callable[[Any], bool] | None = None) -> DigitModel:
     """A model of the same kind as ``model`` (classifier, opinions) fitted on ``X, y``,
     with ``model``'s metadata; a calibrated ``model`` gives a model calibrated again
-    (:func:`calibrate`: the new raw scores on the same held-out strokes)."""
+    (:func:`calibrate`: the new raw scores on the same held-out strokes).  Opinions
+    of ``model`` for which ``keep(opinion)`` is true are kept as they are, not refitted."""
     classifier = str(model.metadata.get("classifier", "svc"))
     fitted = fit_model(X, y, classifier if classifier in CLASSIFIERS else "svc")
     if not model.opinions:
         fitted.opinions = []
+    elif keep is not None and len(model.opinions) == len(fitted.opinions):
+        fitted.opinions = [old if keep(old) else new for old, new in zip(model.opinions, fitted.opinions, strict=True)]
     fitted.metadata = dict(model.metadata)
     if model.calibrator is not None:
         calibrate(fitted)

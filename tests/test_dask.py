@@ -117,7 +117,7 @@ def test_a_dask_worker_that_dies_costs_one_error_row_and_the_run_goes_on(tmp_pat
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, env={"BATCHDIGITS_TEST_CRASH_ON": poison},
+            dashboard_address=":0", env={"BATCHDIGITS_TEST_CRASH_ON": poison},
         ) as cluster:
             proc = run_script(
                 "classify", folder, "--backend", "dask", "--scheduler", cluster.scheduler_address,

@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 
 from ..learn.adapt import AdaptError, Adaptation, adapt_model
-from .classify import Batch, Result, Settings, iter_converted, predict_batch
+from .classify import Batch, Known, Result, Settings, iter_converted, predict_batch
 from .corrections import Corrections
 from .files import Found
 from ..learn.model import DigitModel
@@ -44,7 +44,7 @@ def adapted_results(
     """
     phase = on_phase or (lambda _name, _n: None)
     with tempfile.TemporaryFile() as spool:
-        grids = _first_pass(iter_converted(found, settings, on_skip, corrections=corrections), spool, phase)
+        grids = _first_pass(iter_converted(found, settings, on_skip, Known(corrections=corrections)), spool, phase)
         phase("adapting", 0)
         adapted, info = _adapt(model, grids)
         del grids

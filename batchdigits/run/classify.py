@@ -99,24 +99,32 @@ def iter_rows(
         yield result.row
 
 
+@dataclass(frozen=True)
+class Known:
+    """What a run knows from before: the previous run's rows and stamps (``previous``),
+    whether unchanged-looking files are hashed again (``verify_content``), whether
+    every file's stamp is wanted (``need_stamps``), and a person's ``corrections``."""
+
+    previous: Previous | None = None
+    verify_content: bool = False
+    need_stamps: bool = False
+    corrections: Corrections | None = None
+
+
 def iter_results(
     found: Iterable[Found],
     model: DigitModel,
     settings: Settings = Settings(),
     on_skip: Callable[[Found], None] | None = None,
-    previous: Previous | None = None,
-    verify_content: bool = False,
-    need_stamps: bool = False,
-    corrections: Corrections | None = None,
+    known: Known = Known(),
 ) -> Iterator[Result]:
-    """Rows with the stamp of their file; rows of unchanged files come from ``previous``.
+    """Rows with the stamp of their file; rows of unchanged files come from ``known.previous``.
 
-    A file with a human label in ``corrections`` is always read again (its
+    A file with a human label in ``known.corrections`` is always read again (its
     hash tells whether the label still applies) and gets a ``reviewed`` row.
     """
-    for batch in iter_converted(found, settings, on_skip, previous, verify_content, need_stamps,
-                                corrections):
-        yield from predict_batch(batch, model, settings.min_confidence, corrections)
+    for batch in iter_converted(found, settings, on_skip, known):
+        yield from predict_batch(batch, model, settings.min_confidence, known.corrections)
 
 
 Batch = list[tuple[Slot, "Converted | None"]]
@@ -126,10 +134,7 @@ def iter_converted(
     found: Iterable[Found],
     settings: Settings = Settings(),
     on_skip: Callable[[Found], None] | None = None,
-    previous: Previous | None = None,
-    verify_content: bool = False,
-    need_stamps: bool = False,
-    corrections: Corrections | None = None,
+    known: Known = Known(),
 ) -> Iterator[Batch]:
     """Batches of up to ``settings.batch_size`` files, each with its worker's answer
     (``None`` for a reused row), in walk order: everything but the prediction."""
@@ -144,7 +149,7 @@ def iter_converted(
                 if on_skip is not None:
                     on_skip(entry)
                 continue
-            slot = _slot(entry, previous, verify_content, need_stamps, corrections)
+            slot = _slot(entry, known)
             if slot.task is not None and slot.task.max_pixels != settings.max_pixels:
                 slot.task = dataclasses.replace(slot.task, max_pixels=settings.max_pixels)
             slots.append(slot)
@@ -175,13 +180,11 @@ def iter_converted(
         yield batch
 
 
-def _slot(
-    entry: Found, previous: Previous | None, verify: bool, need_stamps: bool,
-    corrections: Corrections | None = None,
-) -> Slot:
+def _slot(entry: Found, known: Known) -> Slot:
+    previous, verify, corrections = known.previous, known.verify_content, known.corrections
     if entry.reason:
         return Slot(entry.rel, task=Task(entry.path, entry.reason))
-    file_stamp = stamp(entry.path) if (need_stamps or previous is not None) else None
+    file_stamp = stamp(entry.path) if (known.need_stamps or previous is not None) else None
     if corrections is not None and corrections.covers(entry.rel):
         return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=True))
     old = previous.lookup(entry.rel) if previous is not None else None
@@ -333,8 +336,8 @@ def classify_folder(
 
     def results(previous: Previous | None = None, need_stamps: bool = False) -> Iterator[Result]:
         if not adapt:
-            return iter_results(found, model, settings, report.skip, previous, verify_content,
-                                need_stamps, corrections)
+            return iter_results(found, model, settings, report.skip,
+                                Known(previous, verify_content, need_stamps, corrections))
         from .adaptrun import adapted_results
 
         def keep(info: dict[str, Any]) -> None:

@@ -288,6 +288,7 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
     from batchdigits.run.classify import DEFAULT_BATCH_SIZE
     from batchdigits.image.convert import decode_file
     from batchdigits.image.grid import image_to_grid
+    from batchdigits.image.gridstack import _resample as gs_resample
     from batchdigits.image.gridstack import images_to_grids
 
     paths = list_files(folder)
@@ -315,7 +316,7 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
                                                                      for p in products
                                                  for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
         inputs = [_resample_inputs(grays[i : i + CHUNK]) for i in range(0, len(grays), CHUNK)]
-        clock("resample", lambda inputs=inputs: [_resample(*args) for args in inputs if args])
+        clock("resample", lambda inputs=inputs: [gs_resample(*args) for args in inputs if args])
     return {k: statistics.median(v) for k, v in runs.items()} | {"files": len(paths)}
 
 
@@ -350,27 +351,9 @@ def _resample_inputs(grays: list) -> tuple | None:
     images = [g for g in grays if gs._stackable(g)]
     if not images:
         return None
-    h = np.array([g.shape[0] for g in images])
-    w = np.array([g.shape[1] for g in images])
-    canvas = np.full((len(images), gs.S, gs.S), 256, dtype=np.int16)
-    for i, g in enumerate(images):
-        canvas[i, : h[i], : w[i]] = g
-    ink, threshold = gs._ink_strength(canvas, h, w)
-    mask, ok = gs._drop_specks(gs._remove_lines(ink > threshold[:, None, None], h, w))
-    strokes = np.where(mask, ink, np.float32(0.0)).astype(np.float32)
-    strong = strokes > 0.5
-    chosen = np.where(strong.reshape(len(images), -1).any(axis=1)[:, None, None], strong, strokes != 0)
-    where = np.flatnonzero(chosen & ok[:, None, None])
-    owner, pixel = np.divmod(where, gs.S * gs.S)
-    ys, xs = np.divmod(pixel, gs.S)
-    coeffs = gs._box_coefficients(owner, ys, xs, strokes.ravel()[where].astype(np.float64), len(images))
-    return strokes, coeffs, h, w
-
-
-def _resample(strokes, coeffs, h, w) -> object:
-    from batchdigits.image import gridstack as gs
-
-    return gs._resample(strokes, coeffs, h, w)
+    canvas, h, w = gs._canvas(images)
+    strokes, ok = gs._strokes(canvas, h, w)
+    return strokes, gs._coefficients(strokes, ok), h, w
 
 
 # ---------------------------------------------------------------------------

@@ -91,19 +91,30 @@ def _stackable(img: np.ndarray) -> bool:
 
 def _convert_stack(images: list[np.ndarray]) -> list[np.ndarray | None]:
     n = len(images)
+    canvas, h, w = _canvas(images)
+    strokes, ok = _strokes(canvas, h, w)
+    bitmaps = _thicken(_resample(strokes, _coefficients(strokes, ok), h, w) > 0.5)
+    grids = bitmaps.reshape(n, 8, FRAME // 8, 8, FRAME // 8).sum(axis=(2, 4), dtype=np.int64)
+    return [grids[i] if ok[i] else None for i in range(n)]
+
+
+def _canvas(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The images at the top left of their own S x S canvas (256 outside), their heights and widths."""
     h = np.array([img.shape[0] for img in images])
     w = np.array([img.shape[1] for img in images])
-    canvas = np.full((n, S, S), 256, dtype=np.int16)  # 256: outside the image
+    canvas = np.full((len(images), S, S), 256, dtype=np.int16)  # 256: outside the image
     for i, img in enumerate(images):
         canvas[i, : h[i], : w[i]] = img
+    return canvas, h, w
+
+
+def _strokes(canvas: np.ndarray, h: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ink strength on the digit's own pixels (0 elsewhere), and which images hold a digit."""
     ink, threshold = _ink_strength(canvas, h, w)
     mask = ink > threshold[:, None, None]  # NaN (blank): no ink
     mask = _remove_lines(mask, h, w)
     mask, ok = _drop_specks(mask)
-    strokes = np.where(mask, ink, np.float32(0.0)).astype(np.float32)
-    bitmaps = _thicken(_upright_in_box(strokes, ok, h, w) > 0.5)
-    grids = bitmaps.reshape(n, 8, FRAME // 8, 8, FRAME // 8).sum(axis=(2, 4), dtype=np.int64)
-    return [grids[i] if ok[i] else None for i in range(n)]
+    return np.where(mask, ink, np.float32(0.0)).astype(np.float32), ok
 
 
 # ---------------------------------------------------------------------------
@@ -305,8 +316,9 @@ def _grouped_sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(owner, weights=values, minlength=n)
 
 
-def _upright_in_box(values: np.ndarray, ok: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """As :func:`batchdigits.image.grid._upright_in_box`, for every image of the stack at once."""
+def _coefficients(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """As :func:`batchdigits.image.grid._upright_in_box`, for every image of the stack at
+    once: per image the affine coefficients that :func:`_resample` applies."""
     n = values.shape[0]
     strong = values > 0.5
     has_strong = np.asarray(strong.reshape(n, -1).any(axis=1))
@@ -314,10 +326,9 @@ def _upright_in_box(values: np.ndarray, ok: np.ndarray, h: np.ndarray, w: np.nda
     where = np.flatnonzero(chosen)  # image by image, each in raster order, as np.nonzero
     owner, pixel = np.divmod(where, S * S)
     ys, xs = np.divmod(pixel, S)
-    coeffs = np.zeros((n, 6))
-    if owner.size:
-        coeffs = _box_coefficients(owner, ys, xs, values.ravel()[where].astype(np.float64), n)
-    return _resample(values, coeffs, h, w)
+    if not owner.size:
+        return np.zeros((n, 6))
+    return _box_coefficients(owner, ys, xs, values.ravel()[where].astype(np.float64), n)
 
 
 def _box_coefficients(

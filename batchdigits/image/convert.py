@@ -117,8 +117,8 @@ def convert_chunk(tasks: list[Task]) -> list[Converted]:
     Files are decoded one by one, then the chunk's grids are made as one
     stack (:func:`batchdigits.image.gridstack.images_to_grids`).
     """
-    crash_on = os.environ.get(_CRASH_ON) if in_worker() else None
-    if crash_on and any(os.path.basename(t.path) == crash_on for t in tasks):
+    crash_on = os.environ.get(_CRASH_ON)  # unset outside tests: in_worker() is not asked
+    if crash_on and in_worker() and any(os.path.basename(t.path) == crash_on for t in tasks):
         os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a crashing decoder would
     answers: list[Converted | None] = []
     where: list[int] = []

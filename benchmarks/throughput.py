@@ -584,6 +584,16 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
               f"decoding, the resampling call and prediction's matrix products alone cost "
               f"{least:.3f} ms CPU per image, so even with every other step free, --jobs 1 could reach at most "
               f"{cpu_ms[('floor1', f)] / least:.2f}x the floor 1 process")
+    for f in folders:  # what the targets leave for the conversion, from this run's medians
+        rest = main_ms[("libN", f)] - stages[f]["predict"]  # walk, stat, IPC, CSV (at --jobs 1: no IPC)
+        fixed = stages[f]["decode"] + stages[f]["predict"] + rest
+        one = cpu_ms[("floor1", f)] / TARGET_FLOOR_SHARE  # CPU ms per image the target allows
+        every = all_jobs * 1000.0 / (TARGET_FLOOR_SHARE * rate[("floorN", f)])
+        print(f"  reference (not a target): {f}: decoding, prediction and the main process's own work "
+              f"(walk, stat, IPC, CSV) cost {fixed:.3f} ms CPU per image; {TARGET_FLOOR_SHARE:.0%} of the "
+              f"floor allows {one:.3f} ms at --jobs 1 and {every:.3f} ms over {all_jobs} cores at --jobs 0, "
+              f"leaving {one - fixed:.3f} / {every - fixed:.3f} ms for the whole grid conversion "
+              f"(today {stages[f]['convert']:.3f} ms, of which its resampling call {stages[f]['resample']:.3f} ms)")
     draft_ms = cpu_ms[("lib1", "large")]
     print(f"  reference (not a target): large: the seed loop costs {cpu_ms[('seed', 'large')]:.1f} ms CPU "
           f"per file, classify {draft_ms:.1f} ms (of which the reduced-scale JPEG decode alone is most); "

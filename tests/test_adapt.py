@@ -156,3 +156,76 @@ def test_adapted_confidence_is_not_over_confident_where_the_folder_changed_a_rea
     assert right.mean() >= 0.95 and changed.sum() >= 15
     assert conf[changed].mean() - right[changed].mean() <= 0.2, (conf[changed].mean(), right[changed].mean())
     assert abs(conf.mean() - right.mean()) <= 0.02
+
+
+def test_a_small_folder_adapted_gives_no_row_more_confidence_than_the_model_it_was_adapted_from(tmp_path):
+    # One synthetic DEV writer (130 scans) as its own folder.  Adapted to a folder this small, the
+    # refitted classifiers grow sure of the writer's consistent misreadings: on 12 DEV writers alone,
+    # wrong rows marked ok went 18 -> 27 of 1560 and ECE 0.024 -> 0.033.  Below CEILING_BELOW grids no
+    # row may be more confident than the unadapted model is of the same digit (the labels still adapt).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import writers
+
+    from batchdigits.image.convert import convert_file
+    from batchdigits.learn.model import get_default_model
+
+    truth = {rel: d for rel, d, _ in writers.write_set(tmp_path / "in", writers.DEV_SEED, writers=1, jobs=1)}
+    (tmp_path / "in" / "labels.csv").unlink()
+
+    def run(name: str) -> subprocess.CompletedProcess[str]:
+        extra = ("--adapt",) if name == "adapted" else ()
+        return run_script("classify", tmp_path / "in", *extra, "--out", tmp_path / f"{name}.csv", "--jobs", "1")
+
+    with ThreadPoolExecutor(2) as pool:
+        procs = dict(zip(("plain", "adapted"), pool.map(run, ("plain", "adapted")), strict=True))
+    assert all(p.returncode == 0 for p in procs.values()), procs["adapted"].stderr
+    assert "no confidence above the unadapted model's" in procs["adapted"].stderr
+    assert "no confidence above" not in procs["plain"].stderr
+    plain = {r["path"]: r for r in read_csv(tmp_path / "plain.csv")}
+    adapted = {r["path"]: r for r in read_csv(tmp_path / "adapted.csv")}
+    assert sorted(plain) == sorted(adapted) == sorted(truth) and len(truth) == 130
+    base = get_default_model()
+    for path, row in adapted.items():
+        if row["label"] == plain[path]["label"]:
+            assert float(row["confidence"]) <= float(plain[path]["confidence"]), (path, row, plain[path])
+        else:  # a changed reading: at most what the model gives that digit (its own reading was another)
+            grid, _ = convert_file(str(tmp_path / "in" / path))
+            own = base.confidence_of(grid.reshape(1, 64), np.array([int(row["label"])]))[0]
+            assert float(row["confidence"]) <= round(float(own), 4) + 1e-4, (path, row, own)
+
+    def right(rows: dict[str, dict[str, str]]) -> int:
+        return sum(rows[p]["label"] == str(d) for p, d in truth.items())
+
+    def wrong_but_ok(rows: dict[str, dict[str, str]]) -> int:
+        return sum(rows[p]["status"] == "ok" and rows[p]["label"] != str(d) for p, d in truth.items())
+
+    assert right(adapted) >= right(plain) and wrong_but_ok(adapted) <= wrong_but_ok(plain)
+
+
+def test_a_model_file_keeps_its_ceiling_and_refuses_a_ceiling_with_a_ceiling(tmp_path):
+    import skops.io as sio
+
+    from batchdigits.learn.model import DigitModel, ModelError, save_model
+    from batchdigits.learn.train import fit_model
+
+    X, y = DIGITS.data[:600], DIGITS.target[:600]
+    sure = fit_model(X, y, "svc")
+    other = fit_model(X[::2], y[::2], "svc")
+    capped = DigitModel(sure.pipeline, {"classifier": "svc"}, opinions=sure.opinions, ceiling=other)
+    grids = DIGITS.data[1000:1100]
+    digits, conf = capped.predict(grids)
+    assert np.array_equal(digits, sure.predict(grids)[0])
+    assert np.all(conf <= other.confidence_of(grids, digits)) and np.any(conf < sure.predict(grids)[1])
+    save_model(capped, tmp_path / "m.skops")
+    loaded = load_model(tmp_path / "m.skops")
+    assert loaded.ceiling is not None and loaded.ceiling.ceiling is None
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.predict(grids), (digits, conf), strict=True))
+    nested = {"pipeline": sure.pipeline, "metadata": {},
+              "ceiling": {"pipeline": other.pipeline, "metadata": {}, "ceiling": {"pipeline": other.pipeline}}}
+    (tmp_path / "nested.skops").write_bytes(sio.dumps(nested))
+    try:
+        load_model(tmp_path / "nested.skops")
+    except ModelError as exc:
+        assert "the ceiling's ceiling must be a model without a ceiling of its own" in str(exc)
+    else:
+        raise AssertionError("a ceiling with a ceiling of its own was loaded")

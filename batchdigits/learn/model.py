@@ -103,7 +103,10 @@ class DigitModel:
     main pipeline predicts, so a grid the models read differently is flagged.
     ``calibrator`` (an ``IsotonicRegression``, see ``train.fit_calibrator``)
     maps that score to the probability that the digit is right; without one
-    the confidence is the raw score.
+    the confidence is the raw score.  ``ceiling`` (set by
+    :func:`batchdigits.learn.adapt.adapt_model` for a small folder) is the model
+    this one was adapted from: the confidence never exceeds the confidence
+    that model gives the same digit.
     """
 
     pipeline: Any
@@ -112,6 +115,7 @@ class DigitModel:
     sha256: str = ""
     opinions: list[Any] = field(default_factory=list)
     calibrator: Any = None
+    ceiling: DigitModel | None = None
     _fast: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -125,25 +129,37 @@ class DigitModel:
     def predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Digits and their confidence (the calibrated probability that the digit is
         right, when the model has a calibrator) for flat grids ``(n, 64)``."""
+        grids = np.asarray(grids, dtype=np.float64)
         digits, score = self.raw_predict(grids)
-        if self.calibrator is None or len(score) == 0:
-            return digits, score
-        return digits, np.asarray(self.calibrator.predict(score), dtype=np.float64)
+        confidence = self._calibrated(score)
+        if self.ceiling is not None and len(digits):
+            confidence = np.minimum(confidence, self.ceiling.confidence_of(grids, digits))
+        return digits, confidence
+
+    def confidence_of(self, grids: np.ndarray, digits: np.ndarray) -> np.ndarray:
+        """This model's confidence that each grid is the digit given for it (not its own
+        reading: 0 where no part of the model gives that digit any probability)."""
+        grids = np.asarray(grids, dtype=np.float64)
+        return self._calibrated(self._agreement(grids, digits, _vote(self.classes, self._main_proba(grids), digits)))
 
     def raw_predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Digits and their uncalibrated score (smallest probability of all models), one call per model."""
         grids = np.asarray(grids, dtype=np.float64)
         proba = self._main_proba(grids)
         best = np.argmax(proba, axis=1)
-        rows = np.arange(len(best))
-        confidence = proba[rows, best]
+        digits = self.classes[best]
+        return digits, self._agreement(grids, digits, proba[np.arange(len(best)), best])
+
+    def _agreement(self, grids: np.ndarray, digits: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """``score`` lowered to each opinion's probability for ``digits``."""
         for other in self.opinions:
-            classes = np.asarray(other.classes_)
-            column = np.clip(np.searchsorted(classes, self.classes[best]), 0, len(classes) - 1)
-            agrees = classes[column] == self.classes[best]
-            votes = other.predict_proba(grids)[rows, column]
-            confidence = np.minimum(confidence, np.where(agrees, votes, 0.0))
-        return self.classes[best], confidence
+            score = np.minimum(score, _vote(np.asarray(other.classes_), other.predict_proba(grids), digits))
+        return score
+
+    def _calibrated(self, score: np.ndarray) -> np.ndarray:
+        if self.calibrator is None or len(score) == 0:
+            return score
+        return np.asarray(self.calibrator.predict(score), dtype=np.float64)
 
     def _main_proba(self, grids: np.ndarray) -> np.ndarray:
         """The pipeline's probabilities; after a check on the first batch, by matrix products."""
@@ -152,17 +168,30 @@ class DigitModel:
         return self._fast(grids) if self._fast else self.pipeline.predict_proba(grids)
 
 
+def _vote(classes: np.ndarray, proba: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """Each row's probability for its digit in ``digits`` (0 for a digit not in ``classes``)."""
+    column = np.clip(np.searchsorted(classes, digits), 0, len(classes) - 1)
+    return np.where(classes[column] == digits, proba[np.arange(len(digits)), column], 0.0)
+
+
 def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:
     """Write ``model`` as a skops file, atomically (temp file + ``os.replace``)."""
     with atomic_write(os.fspath(path), binary=True) as fh:
-        data = {"pipeline": model.pipeline, "metadata": model.metadata}
-        if model.opinions:
-            data["opinions"] = list(model.opinions)
-        if model.calibrator is not None:
-            data["calibrator"] = model.calibrator
+        data = _parts(model)
+        if model.ceiling is not None:
+            data["ceiling"] = _parts(model.ceiling)
         import skops.io as sio  # imported when needed: it imports all of scikit-learn
 
         sio.dump(data, fh)
+
+
+def _parts(model: DigitModel) -> dict[str, Any]:
+    data: dict[str, Any] = {"pipeline": model.pipeline, "metadata": model.metadata}
+    if model.opinions:
+        data["opinions"] = list(model.opinions)
+    if model.calibrator is not None:
+        data["calibrator"] = model.calibrator
+    return data
 
 
 def load_model(path: str | os.PathLike[str], allow_pickle: bool = False) -> DigitModel:
@@ -241,9 +270,14 @@ def _load_pickle(path: str) -> Any:
         raise ModelError(f"{path} could not be loaded as pickle/joblib ({exc})") from None
 
 
-def _as_model(obj: Any, path: str) -> DigitModel:
+def _as_model(obj: Any, path: str, within: str = "") -> DigitModel:
     opinions: list[Any] = []
     calibrator = None
+    ceiling = None
+    if isinstance(obj, dict) and "ceiling" in obj:
+        if within or not isinstance(obj["ceiling"], dict):
+            raise ModelError(f"{path}: {within}ceiling must be a model without a ceiling of its own")
+        ceiling = _as_model(obj["ceiling"], path, within="the ceiling's ")
     if isinstance(obj, dict) and "pipeline" in obj:
         pipeline, metadata = obj["pipeline"], dict(obj.get("metadata") or {})
         opinions = list(obj.get("opinions") or [])
@@ -252,12 +286,12 @@ def _as_model(obj: Any, path: str) -> DigitModel:
         pipeline, metadata = obj, {}
     names = ["the pipeline"] + [f"opinion {i + 1}" for i in range(len(opinions))]
     for name, part in zip(names, [pipeline, *opinions], strict=True):
-        check_classifier(part, f"{path}: {name}")
+        check_classifier(part, f"{path}: {within}{name}")
     if calibrator is not None and not hasattr(calibrator, "predict"):
-        raise ModelError(f"{path} holds a calibrator without predict")
+        raise ModelError(f"{path} holds {within or 'a '}calibrator without predict")
     check_metadata(metadata, path)
     return DigitModel(pipeline=pipeline, metadata=metadata, source=path, opinions=opinions,
-                      calibrator=calibrator)
+                      calibrator=calibrator, ceiling=ceiling)
 
 
 def check_classifier(part: Any, where: str) -> None:

@@ -229,3 +229,18 @@ def test_a_model_file_keeps_its_ceiling_and_refuses_a_ceiling_with_a_ceiling(tmp
         assert "the ceiling's ceiling must be a model without a ceiling of its own" in str(exc)
     else:
         raise AssertionError("a ceiling with a ceiling of its own was loaded")
+
+
+def test_the_ceiling_is_set_below_the_limit_only_and_stays_the_labelled_model_when_adapted_again():
+    from batchdigits.learn.adapt import CEILING_BELOW, adapt_model
+    from batchdigits.learn.train import fit_model
+
+    labelled = fit_model(DIGITS.data[:500], DIGITS.target[:500], "svc")
+    folder = DIGITS.data[500:500 + CEILING_BELOW + 20]
+    small = adapt_model(labelled, folder[:60])
+    assert small.ceiling is labelled and small.metadata["adaptation"]["capped"] is True
+    assert "never above the confidence of the model it was adapted from" in small.metadata["confidence"]
+    again = adapt_model(small, folder[60:120])
+    assert again.ceiling is labelled  # not the adapted model in between: no chain of ceilings
+    large = adapt_model(labelled, folder)
+    assert large.ceiling is None and large.metadata["adaptation"]["capped"] is False

@@ -229,6 +229,15 @@ def test_a_model_file_keeps_its_ceiling_and_refuses_a_ceiling_with_a_ceiling(tmp
         assert "the ceiling's ceiling must be a model without a ceiling of its own" in str(exc)
     else:
         raise AssertionError("a ceiling with a ceiling of its own was loaded")
+    for ceiling, says in (("not a model", "the ceiling must be a model"),
+                          ({"pipeline": other.pipeline, "metadata": {"grid_version": 1}}, "grid conversion v1")):
+        (tmp_path / "bad.skops").write_bytes(sio.dumps({"pipeline": sure.pipeline, "metadata": {}, "ceiling": ceiling}))
+        try:
+            load_model(tmp_path / "bad.skops")
+        except ModelError as exc:
+            assert says in str(exc), exc
+        else:
+            raise AssertionError(f"a model with the ceiling {ceiling!r} was loaded")
 
 
 def test_the_ceiling_is_set_below_the_limit_only_and_stays_the_labelled_model_when_adapted_again():

@@ -217,6 +217,8 @@ def load_model(path: str | os.PathLike[str], allow_pickle: bool = False) -> Digi
     model = _as_model(obj, path)
     model.sha256 = digest
     check_compatible(model)
+    if model.ceiling is not None:
+        check_compatible(model.ceiling)
     return model
 
 
@@ -275,8 +277,10 @@ def _as_model(obj: Any, path: str, within: str = "") -> DigitModel:
     calibrator = None
     ceiling = None
     if isinstance(obj, dict) and "ceiling" in obj:
-        if within or not isinstance(obj["ceiling"], dict):
+        if within:
             raise ModelError(f"{path}: {within}ceiling must be a model without a ceiling of its own")
+        if not isinstance(obj["ceiling"], dict) or "pipeline" not in obj["ceiling"]:
+            raise ModelError(f"{path}: the ceiling must be a model (its pipeline, metadata, ...)")
         ceiling = _as_model(obj["ceiling"], path, within="the ceiling's ")
     if isinstance(obj, dict) and "pipeline" in obj:
         pipeline, metadata = obj["pipeline"], dict(obj.get("metadata") or {})

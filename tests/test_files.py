@@ -267,3 +267,25 @@ def test_unlistable_subfolder_gives_one_error_row_and_the_run_goes_on(tmp_path, 
     assert rows[0]["status"] in ("ok", "low_confidence")
     assert rows[2]["status"] in ("ok", "low_confidence")
     assert report.exit_code() == 1
+
+
+def test_a_signal_while_a_file_is_opened_stops_the_run_and_is_never_an_error_row(tmp_path, monkeypatch):
+    # CI run of 2026-12-02: a SIGTERM landed inside os.fdopen, which closes the descriptor itself as it
+    # fails; open_input closed it again, the EBADF OSError replaced the KeyboardInterrupt, the file
+    # became an error row ("bad file descriptor") and the run went on to exit 1 instead of 130.
+    import batchdigits.run.files as files
+    from batchdigits.image.load import load_image
+
+    save_digit(tmp_path / "in" / "a.png")
+    real_fdopen = os.fdopen
+
+    def interrupted(fd: int, *args: object, **kwargs: object):
+        real_fdopen(fd, *args, **kwargs).close()  # as io.open does when a signal handler raises in it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "fdopen", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_image(tmp_path / "in" / "a.png")
+    with pytest.raises(KeyboardInterrupt):
+        classify_folder(tmp_path / "in", out=tmp_path / "p.csv", settings=Settings(jobs=1))
+    assert not (tmp_path / "p.csv").exists()

@@ -191,10 +191,13 @@ def open_input(path: str) -> BinaryIO:
         if not stat.S_ISREG(mode):
             raise NotRegularFile(NOT_REGULAR)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    # Outside the try: ``fdopen`` owns ``fd`` and closes it itself when it fails (a
+    # signal inside it).  Closed again here, that failed with EBADF, and the OSError
+    # replaced the KeyboardInterrupt: a SIGTERM became an error row and the run went on.
+    return os.fdopen(fd, "rb")
 
 
 

@@ -251,5 +251,6 @@ def test_the_ceiling_is_set_below_the_limit_only_and_stays_the_labelled_model_wh
     assert "never above the confidence of the model it was adapted from" in small.metadata["confidence"]
     again = adapt_model(small, folder[60:120])
     assert again.ceiling is labelled  # not the adapted model in between: no chain of ceilings
+    assert again.metadata["confidence"].count("never above") == 1  # this model has no calibrator
     large = adapt_model(labelled, folder)
     assert large.ceiling is None and large.metadata["adaptation"]["capped"] is False

@@ -75,6 +75,7 @@ ALPHA_RANGE = (0.8, 0.99)  # spreading strength: small folders .. large folders
 ALPHA_SCALE = 40.0  # alpha = 1 - ALPHA_SCALE / n, clipped to ALPHA_RANGE
 ITERATIONS = 20  # spreading steps (as measured; more steps let labels drift across classes)
 CEILING_BELOW = 300  # below this many grids the adapted confidence is capped by the model's own
+CEILING_NOTE = "never above the confidence of the model it was adapted from (a small folder)"
 METHOD = ("label spreading on the folder's 10-NN graph, seeded by the model, then refit "
           "(k-NN opinion kept unadapted)")
 
@@ -128,8 +129,9 @@ def adapt_model(model: DigitModel, grids: np.ndarray, seed: int = 0) -> DigitMod
     capped = len(sample) < CEILING_BELOW
     if capped:  # a model adapted before keeps the ceiling it had: the model of labelled grids
         adapted.ceiling = model.ceiling or model
-        adapted.metadata["confidence"] = (f"{adapted.metadata.get('confidence', 'the raw score')}; never above "
-                                          "the confidence of the model it was adapted from (a small folder)")
+        note = str(adapted.metadata.get("confidence", "the raw score"))
+        if CEILING_NOTE not in note:  # refit copies an uncalibrated model's note as it was
+            adapted.metadata["confidence"] = f"{note}; {CEILING_NOTE}"
     info = Adaptation(METHOD, len(grids), len(sample), len(pseudo), changed, round(alpha, 4), seed,
                       round(time.perf_counter() - started, 2), capped)
     adapted.metadata["adaptation"] = info.as_dict()

@@ -130,30 +130,41 @@ class DigitModel:
         """Digits and their confidence (the calibrated probability that the digit is
         right, when the model has a calibrator) for flat grids ``(n, 64)``."""
         grids = np.asarray(grids, dtype=np.float64)
-        digits, score = self.raw_predict(grids)
+        asked: dict[int, np.ndarray] = {}  # an opinion the ceiling shares (the k-NN) is asked once
+        digits, score = self._raw_predict(grids, asked)
         confidence = self._calibrated(score)
         if self.ceiling is not None and len(digits):
-            confidence = np.minimum(confidence, self.ceiling.confidence_of(grids, digits))
+            confidence = np.minimum(confidence, self.ceiling._confidence_of(grids, digits, asked))
         return digits, confidence
 
     def confidence_of(self, grids: np.ndarray, digits: np.ndarray) -> np.ndarray:
         """This model's confidence that each grid is the digit given for it (not its own
         reading: 0 where no part of the model gives that digit any probability)."""
-        grids = np.asarray(grids, dtype=np.float64)
-        return self._calibrated(self._agreement(grids, digits, _vote(self.classes, self._main_proba(grids), digits)))
+        return self._confidence_of(np.asarray(grids, dtype=np.float64), digits, {})
 
     def raw_predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Digits and their uncalibrated score (smallest probability of all models), one call per model."""
-        grids = np.asarray(grids, dtype=np.float64)
+        return self._raw_predict(np.asarray(grids, dtype=np.float64), {})
+
+    def _raw_predict(self, grids: np.ndarray, asked: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         proba = self._main_proba(grids)
         best = np.argmax(proba, axis=1)
         digits = self.classes[best]
-        return digits, self._agreement(grids, digits, proba[np.arange(len(best)), best])
+        return digits, self._agreement(grids, digits, proba[np.arange(len(best)), best], asked)
 
-    def _agreement(self, grids: np.ndarray, digits: np.ndarray, score: np.ndarray) -> np.ndarray:
-        """``score`` lowered to each opinion's probability for ``digits``."""
+    def _confidence_of(self, grids: np.ndarray, digits: np.ndarray, asked: dict[int, np.ndarray]) -> np.ndarray:
+        score = _vote(self.classes, self._main_proba(grids), digits)
+        return self._calibrated(self._agreement(grids, digits, score, asked))
+
+    def _agreement(
+        self, grids: np.ndarray, digits: np.ndarray, score: np.ndarray, asked: dict[int, np.ndarray]
+    ) -> np.ndarray:
+        """``score`` lowered to each opinion's probability for ``digits``; ``asked`` holds
+        the probabilities of the opinions already asked about these grids."""
         for other in self.opinions:
-            score = np.minimum(score, _vote(np.asarray(other.classes_), other.predict_proba(grids), digits))
+            if id(other) not in asked:
+                asked[id(other)] = other.predict_proba(grids)
+            score = np.minimum(score, _vote(np.asarray(other.classes_), asked[id(other)], digits))
         return score
 
     def _calibrated(self, score: np.ndarray) -> np.ndarray:

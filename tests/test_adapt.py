@@ -254,3 +254,19 @@ def test_the_ceiling_is_set_below_the_limit_only_and_stays_the_labelled_model_wh
     assert again.metadata["confidence"].count("never above") == 1  # this model has no calibrator
     large = adapt_model(labelled, folder)
     assert large.ceiling is None and large.metadata["adaptation"]["capped"] is False
+
+
+def test_an_opinion_the_ceiling_shares_is_asked_once_per_batch():
+    from batchdigits.learn.adapt import adapt_model
+    from batchdigits.learn.train import fit_model
+
+    labelled = fit_model(DIGITS.data[:500], DIGITS.target[:500], "svc")
+    capped = adapt_model(labelled, DIGITS.data[500:560])
+    shared = capped.opinions[-1]
+    assert capped.ceiling is labelled and shared is labelled.opinions[-1]  # the k-NN, kept unadapted
+    calls = []
+    real = shared.predict_proba
+    shared.predict_proba = lambda X: calls.append(len(X)) or real(X)  # type: ignore[method-assign]
+    digits, conf = capped.predict(DIGITS.data[600:700])
+    assert calls == [100]
+    assert np.all(conf <= labelled.confidence_of(DIGITS.data[600:700], digits))

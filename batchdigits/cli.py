@@ -321,7 +321,7 @@ def describe_adaptation(info: dict[str, object]) -> str:
         f"adapted to {info['grids']} grids ({info['fitted']} fitted, {info['pseudo_labels']} "
         f"pseudo-labels, {info['changed']} changed from the model's reading) by {info['method']} "
         f"in {float(info['seconds']):.1f}s"  # type: ignore[arg-type]
-        + ("; a folder this small: no confidence above the unadapted model's" if info.get("capped") else "")
+        + ("; no confidence above the unadapted model's" if info.get("capped") else "")
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -179,7 +180,7 @@ def test_a_small_folder_adapted_gives_no_row_more_confidence_than_the_model_it_w
     with ThreadPoolExecutor(2) as pool:
         procs = dict(zip(("plain", "adapted"), pool.map(run, ("plain", "adapted")), strict=True))
     assert all(p.returncode == 0 for p in procs.values()), procs["adapted"].stderr
-    assert "no confidence above the unadapted model's" in procs["adapted"].stderr
+    assert "; no confidence above the unadapted model's" in procs["adapted"].stderr
     assert "no confidence above" not in procs["plain"].stderr
     plain = {r["path"]: r for r in read_csv(tmp_path / "plain.csv")}
     adapted = {r["path"]: r for r in read_csv(tmp_path / "adapted.csv")}
@@ -254,6 +255,14 @@ def test_the_ceiling_is_set_below_the_limit_only_and_stays_the_labelled_model_wh
     assert again.metadata["confidence"].count("never above") == 1  # this model has no calibrator
     large = adapt_model(labelled, folder)
     assert large.ceiling is None and large.metadata["adaptation"]["capped"] is False
+    # a k-NN classifier refitted on the folder holds its very grids: capped at any size
+    knn = fit_model(DIGITS.data[:500], DIGITS.target[:500], "knn")
+    knn.metadata["classifier"] = "knn"  # as train() records it; refit fits the same kind
+    knn_large = adapt_model(knn, folder)
+    assert knn_large.ceiling is knn and knn_large.metadata["adaptation"]["capped"] is True
+    uncapped = dataclasses.replace(knn_large, ceiling=None)
+    assert np.all(uncapped.predict(folder)[1] == 1.0)  # its own neighbour: sure of every grid
+    assert not np.all(knn_large.predict(folder)[1] == 1.0)
 
 
 def test_an_opinion_the_ceiling_shares_is_asked_once_per_batch():

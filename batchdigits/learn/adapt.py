@@ -38,8 +38,8 @@ rows at the default threshold went 18 -> 27 of 1560 and ECE 0.024 -> 0.033;
 so such a model keeps the model it was adapted from as its ``ceiling``
 (:class:`~batchdigits.learn.model.DigitModel`): no row more confident than
 that model is of the same digit.  Then 17 wrong rows, ECE 0.020 (TEST, 10
-writers: 18 -> 7 of 1300).  From 260 grids up the uncapped confidence meets
-the targets (ECE <= 0.009) and checks 25-45 % fewer rows.  A model whose
+writers: 18 -> 7 of 1300).  From 390 grids up the uncapped confidence meets
+the targets (ECE <= 0.009) and leaves 27-45 % fewer rows to check.  A model whose
 classifier is a k-NN vote (``train --classifier knn``) is always capped: refitted,
 it holds the folder's own grids and is sure of every reading (DEV as one
 folder: every row `ok`, 174 of 5200 wrong; capped: 405 rows to check, 74 wrong).

@@ -153,7 +153,7 @@ def training_set(model: DigitModel) -> tuple[np.ndarray, np.ndarray]:
     """
     for part in [model.pipeline, *model.opinions]:
         if keeps_grids(part):
-            last = part[-1] if hasattr(part, "steps") else part
+            last = _classifier(part)
             X = np.asarray(last._fit_X, np.float64)
             return X, np.asarray(last.classes_)[np.asarray(last._y)].astype(np.int64)
     raise AdaptError(
@@ -164,8 +164,13 @@ def training_set(model: DigitModel) -> tuple[np.ndarray, np.ndarray]:
 
 def keeps_grids(part: Any) -> bool:
     """Whether a classifier (or pipeline) is a nearest-neighbour vote holding its training grids."""
-    last = part[-1] if hasattr(part, "steps") else part
+    last = _classifier(part)
     return hasattr(last, "_fit_X") and hasattr(last, "_y")
+
+
+def _classifier(part: Any) -> Any:
+    """A pipeline's last step, or the classifier itself."""
+    return part[-1] if hasattr(part, "steps") else part
 
 
 def subsample(grids: np.ndarray, limit: int, seed: int) -> np.ndarray:

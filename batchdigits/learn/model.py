@@ -104,9 +104,9 @@ class DigitModel:
     ``calibrator`` (an ``IsotonicRegression``, see ``train.fit_calibrator``)
     maps that score to the probability that the digit is right; without one
     the confidence is the raw score.  ``ceiling`` (set by
-    :func:`batchdigits.learn.adapt.adapt_model` for a small folder) is the model
-    this one was adapted from: the confidence never exceeds the confidence
-    that model gives the same digit.
+    :func:`batchdigits.learn.adapt.adapt_model` for a small folder or a k-NN
+    classifier) is the model this one was adapted from: the confidence never
+    exceeds the confidence that model gives the same digit.
     """
 
     pipeline: Any

@@ -16,12 +16,13 @@ from .. import __version__
 from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_folder, check_output, check_range,
-    check_replaceable, choices, handled_errors, interrupt_on_sigterm, open_model,
+    check_replaceable, choices, handled_errors, interrupt_on_sigterm, open_full_model, open_model,
 )
 from .ui import log, log_block, stderr_console
 
 if TYPE_CHECKING:
     from ..learn.model import DigitModel
+    from ..learn.modelref import ModelRef
     from ..run.corrections import Corrections
     from ..run.report import Report
     from ..run.write import Row
@@ -59,7 +60,7 @@ def open_corrections(path: Path | None, folder: Path) -> Corrections | None:
         raise UsageProblem(str(exc)) from None
 
 
-def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
+def write_summary_json(report: Report, path: str, model: DigitModel | ModelRef) -> None:
     """The run's numbers for monitoring, written atomically."""
     import json
 
@@ -264,9 +265,12 @@ def classify(
         corrections = open_corrections(corrections_path, folder)
         if out != "-":  # a second run on this output is refused at once, not after the model loaded
             held.enter_context(output_lock(out))
-        model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
-        if adapt:
+        model: DigitModel | ModelRef
+        if adapt:  # adapting refits the estimators: scikit-learn
+            model = open_full_model(model_path, allow_pickle, console, quiet)
             check_adaptable(model)
+        else:
+            model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
             scheduler=scheduler, max_pixels=max_pixels,

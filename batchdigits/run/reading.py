@@ -44,11 +44,12 @@ class Reading:
 def read_chunk(tasks: list[Task], shared: WorkerModel | None = None) -> list[Reading]:
     """Worker entry point: readings of a chunk of tasks, in order (see the module docstring)."""
     converted = convert_chunk(tasks)
-    model = shared.load() if isinstance(shared, ArraysFile) else shared
     with_grid = [i for i, c in enumerate(converted) if c.grid is not None]
     digits: list[int] = []
     confidence: list[float] = []
-    if model is not None and with_grid:
+    model = shared  # loaded only when there is a grid to predict
+    if shared is not None and with_grid:
+        model = shared.load() if isinstance(shared, ArraysFile) else shared
         grids = np.stack([converted[i].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
         digits, confidence = predict_quietly(model, grids)
     readings = [Reading(error=c.error, sha256=c.sha256, same=c.same, grid=c.grid if model is None else None)

@@ -229,12 +229,8 @@ def classify(
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
       batchdigits classify scans/ -o predictions.csv --adapt      # adapted to this folder's writers
     """
-    from ..run.classify import classify_folder
-    from ..run.pipeline import Settings
+    from ..run.lock import output_lock  # light: a second run is refused before the heavy imports
     from .pause import pause
-    from ..run.lock import output_lock
-    from ..web.review import ReviewSheet, sheet_format
-    from .ui import maybe_progress
 
     console = stderr_console()
     with handled_errors(console, debug), ExitStack() as held:
@@ -250,8 +246,6 @@ def classify(
             if extra is not None:
                 check_output(extra)
                 check_replaceable(extra, folder, force, csv_only=False)
-        if review_sheet is not None and sheet_format(review_sheet) is None:
-            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         if incremental and adapt:
@@ -262,9 +256,16 @@ def classify(
                 "`classify --incremental --model model.skops`"
             )
         check_backend(backend.value, scheduler)
-        corrections = open_corrections(corrections_path, folder)
         if out != "-":  # a second run on this output is refused at once, not after the model loaded
             held.enter_context(output_lock(out))
+        from ..run.classify import classify_folder
+        from ..run.pipeline import Settings
+        from ..web.review import ReviewSheet, sheet_format
+        from .ui import maybe_progress
+
+        if review_sheet is not None and sheet_format(review_sheet) is None:
+            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
+        corrections = open_corrections(corrections_path, folder)
         model: DigitModel | ModelRef
         if adapt:  # adapting refits the estimators: scikit-learn
             model = open_full_model(model_path, allow_pickle, console, quiet)

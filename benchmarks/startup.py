@@ -1,23 +1,31 @@
-"""Start-up of ``batchdigits classify`` through the console script, measured in one run.
+"""Cold-start wall times of the ``batchdigits`` console script.
 
-    python benchmarks/startup.py [--files N] [--repeats R]
+    python benchmarks/startup.py [--repeats R] [--first-build] [--files N] [--baseline DIR]
 
-Prints the median wall time (of R runs, default 5) of:
+Runs each command R times (default 7) as a fresh subprocess, interleaved, and
+prints the median and the range of the wall times:
 
-* ``classify`` on an empty folder (interpreter, imports, opening the model);
-* an ``--incremental`` rerun on a folder of N unchanged files (default 5000);
-* a second ``classify`` refused by the output lock while a first one is busy;
-* ``show`` on one image;
+* ``python -c pass``: the interpreter alone (the floor on this machine now);
+* ``batchdigits --help`` and ``batchdigits --version`` (target: < 0.3 s);
+* ``batchdigits classify samples`` (the 54 shipped files; one chunk, no workers);
+* ``batchdigits classify`` on N copies of the samples (default 500; workers start);
 
-whether scikit-learn was imported by each, the load average with every
-figure, and the issue-20 targets (0.8 / 1.0 / 0.5 s) as PASS/MISS.  The
-built-in model and its cached numpy form are prepared before measuring.
+all with the built-in model already cached (in a temporary ``XDG_CACHE_HOME``
+built once before the runs).  ``--first-build`` also times that first build
+(``classify samples`` with an empty cache: trains and caches the built-in model).
+Other load on the machine moves every figure; the load average is printed.
+
+``--baseline DIR`` also runs every command with another version of the
+package (DIR holds its ``batchdigits/``, e.g. from
+``git archive COMMIT batchdigits | tar -x -C DIR``) on ``PYTHONPATH``,
+interleaved with the current one, and prints current / baseline per command.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -26,85 +34,98 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from benchinfo import REPO, code_state
 
-CLI = str(Path(sys.executable).with_name("batchdigits"))
+SAMPLES = REPO / "samples"
 
 
-def run(*args: object, env: dict[str, str] | None = None) -> tuple[float, int]:
+def script() -> list[str]:
+    """The console script of the running interpreter's environment."""
+    beside = Path(sys.executable).with_name("batchdigits")
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "batchdigits"]
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    """Seconds one run of ``cmd`` takes; exit codes 0 and 1 (error rows) are fine."""
     start = time.perf_counter()
-    proc = subprocess.run([CLI, *map(str, args)], capture_output=True, env=env)
-    return time.perf_counter() - start, proc.returncode
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()}")
+    return seconds
 
 
-def load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+def copies(target: Path, n: int) -> Path:
+    """A folder of ``n`` image files copied round-robin from samples/ (broken ones left out)."""
+    images = sorted(p for p in SAMPLES.glob("*") if p.is_file() and p.suffix.lower() not in (".txt", ".csv"))
+    target.mkdir(parents=True)
+    for i in range(n):
+        src = images[i % len(images)]
+        shutil.copyfile(src, target / f"{i:05d}_{src.name}")
+    return target
 
 
-def sklearn_imported(*args: object) -> bool:
-    code = ("import sys; from batchdigits.cli.app import app\ntry:\n    app(sys.argv[1:])\n"
-            "except SystemExit:\n    pass\nprint('sklearn' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
-    return proc.stdout.strip().endswith("True")
-
-
-def median(fn, repeats: int) -> float:
-    return statistics.median(fn() for _ in range(repeats))
+def machine_line() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}; load average at start: {load}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--files", type=int, default=5000)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=7, help="runs per command (median)")
+    ap.add_argument("--files", type=int, default=500, help="files in the larger folder")
+    ap.add_argument("--first-build", action="store_true", help="also time the first model build")
+    ap.add_argument("--baseline", metavar="DIR", help="compare with the batchdigits package in DIR")
     args = ap.parse_args(argv)
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load average at start: {load()}")
-    tmp = Path(tempfile.mkdtemp(prefix="bd-startup-"))
-    try:
-        empty, inbox, out = tmp / "empty", tmp / "inbox", tmp / "out"
-        for d in (empty, inbox, out):
-            d.mkdir()
-        rng = np.random.default_rng(0)
-        for i in range(args.files):
-            gray = np.full((48, 40), 255, np.uint8)
-            gray[rng.integers(5, 15):rng.integers(30, 44), rng.integers(10, 18):rng.integers(22, 30)] = 0
-            Image.fromarray(gray).save(inbox / f"s{i:05d}.png")
-        run("classify", empty, "-o", out / "warm.csv", "--quiet")  # model and its numpy form cached
-        run("classify", inbox, "-o", out / "inc.csv", "--incremental", "--quiet")
-        results = []
-        t = median(lambda: run("classify", empty, "-o", out / "e.csv", "--quiet")[0], args.repeats)
-        results.append(("classify, empty folder", t, 0.8, sklearn_imported("classify", empty, "-o", out / "e.csv")))
-        t = median(lambda: run("classify", inbox, "-o", out / "inc.csv", "--incremental", "--quiet")[0],
-                   args.repeats)
-        results.append((f"--incremental rerun, {args.files} unchanged files", t, 1.0,
-                        sklearn_imported("classify", inbox, "-o", out / "inc.csv", "--incremental")))
-        busy = subprocess.Popen([CLI, "classify", inbox, "-o", out / "busy.csv", "--quiet", "--jobs", "1"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)  # holding the lock, converting and predicting on one core
-        refused = []
-        for _ in range(args.repeats):
-            took, code = run("classify", inbox, "-o", out / "busy.csv", "--quiet")
-            if busy.poll() is None:
-                refused.append((took, code))
-        still_busy = bool(refused)
-        busy.kill()
-        busy.wait()
-        if not still_busy:
-            print("  (the busy run ended before the refusals were measured: use more --files)")
-        codes = {c for _, c in refused}
-        results.append((f"lock refusal while a run is busy (exit {','.join(map(str, sorted(codes)))})",
-                        statistics.median(t for t, _ in refused) if refused else float("nan"), 0.5, False))
-        first = sorted(inbox.iterdir())[0]
-        t = median(lambda: run("show", first)[0], args.repeats)
-        results.append(("show, one image", t, None, sklearn_imported("show", first)))
-        for name, took, target, heavy in results:
-            verdict = "" if target is None else (f"target <= {target} s: " + ("PASS" if took <= target else "MISS"))
-            print(f"  {name:<50} {took:6.2f} s  scikit-learn imported: {'yes' if heavy else 'no':<3}  "
-                  f"{verdict}  (load {load()})")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    print(code_state())
+    print(machine_line())
+    with tempfile.TemporaryDirectory(prefix="bd-startup-") as tmp:
+        env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"))
+        env.pop("BATCHDIGITS_MODEL", None)
+        out = os.path.join(tmp, "p.csv")
+        classify = [*script(), "classify", str(SAMPLES), "--out", out, "--quiet", "--force"]
+        first = wall(classify, env)  # builds and caches the built-in model
+        if args.first_build:
+            print(f"first run, building the built-in model: {first:.1f} s")
+        big = copies(Path(tmp) / "many", args.files)
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "batchdigits --help": [*script(), "--help"],
+            "batchdigits --version": [*script(), "--version"],
+            "batchdigits classify samples": classify,
+            f"batchdigits classify ({args.files} files)": [
+                *script(), "classify", str(big), "--out", out, "--quiet", "--force"],
+        }
+        variants = {"current": env}
+        if args.baseline:
+            variants["baseline"] = dict(env, PYTHONPATH=os.path.abspath(args.baseline))
+        times: dict[tuple[str, str], list[float]] = {(v, name): [] for v in variants for name in commands}
+        for _ in range(args.repeats):  # interleaved: load changes hit every command alike
+            for name, cmd in commands.items():
+                for variant, variant_env in variants.items():
+                    times[variant, name].append(wall(cmd, variant_env))
+    print(f"wall time of a fresh process, median of {args.repeats} (min-max):")
+    for name in commands:
+        line = f"  {name:<36}"
+        for variant in variants:
+            values = times[variant, name]
+            line += f" {variant} {statistics.median(values):6.2f} s ({min(values):.2f}-{max(values):.2f})"
+        if args.baseline:
+            ratio = statistics.median(times["current", name]) / statistics.median(times["baseline", name])
+            line += f"  current/baseline {ratio:.2f}"
+        print(line)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

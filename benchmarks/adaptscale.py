@@ -58,14 +58,14 @@ def large_folder(n: int) -> np.ndarray:
 
 def spool_bytes_per_file() -> float:
     """Pickled size of one pass-1 batch of 64 converted PNG files, per file."""
-    from batchdigits.run.pipeline import Settings, iter_converted
+    from batchdigits.run.pipeline import Settings, iter_read
     from batchdigits.io.files import walk
 
     grids, _, _ = stroke_grids(7, seed=4243)
     with tempfile.TemporaryDirectory() as tmp:
         for i, g in enumerate(grids[:64]):
             Image.fromarray(grid_to_image(g.reshape(8, 8), 40)).save(Path(tmp) / f"scan_{i:05d}.png")
-        batches = list(iter_converted(walk(tmp), Settings(jobs=1)))
+        batches = list(iter_read(walk(tmp), Settings(jobs=1)))
         rows = sum(len(b) for b in batches)
         return sum(len(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)) for b in batches) / rows
 

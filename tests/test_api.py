@@ -79,6 +79,7 @@ def test_large_files_go_to_workers_in_smaller_chunks(tmp_path, monkeypatch):
     from PIL import Image
 
     import batchdigits.run.pipeline as classify
+    import batchdigits.run.reading as reading
 
     folder = tmp_path / "scans"
     folder.mkdir()
@@ -89,13 +90,13 @@ def test_large_files_go_to_workers_in_smaller_chunks(tmp_path, monkeypatch):
         noise = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
         Image.fromarray(noise).save(folder / f"b{i:03d}.png")
     seen: list[list[str]] = []
-    convert_chunk = classify.convert_chunk
+    convert_chunk = reading.convert_chunk
 
     def recording(tasks):
         seen.append([t.path for t in tasks])
         return convert_chunk(tasks)
 
-    monkeypatch.setattr(classify, "convert_chunk", recording)
+    monkeypatch.setattr(reading, "convert_chunk", recording)
     report = classify_folder(folder, out=tmp_path / "out.csv", settings=Settings(jobs=1))
     assert report.found == 112
     flat = [p for chunk in seen for p in chunk]

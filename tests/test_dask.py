@@ -53,7 +53,7 @@ def test_dask_backend_gives_the_same_csv_as_a_local_run(tmp_path, cluster):
     assert proc.returncode == 1, proc.stderr  # error rows, not a crash
     assert "Traceback" not in proc.stderr
     # the work really ran on the cluster
-    assert any("convert_chunk" in name for name in cluster.scheduler.task_prefixes)
+    assert any("read_chunk" in name for name in cluster.scheduler.task_prefixes)
     assert dask_csv.read_bytes() == local_csv.read_bytes()
     rows = {r["path"]: r for r in read_csv(dask_csv)}
     assert len(rows) == 46

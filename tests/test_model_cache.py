@@ -12,6 +12,7 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 import batchdigits.learn.builtin
+import batchdigits.learn.train
 from batchdigits.image.grid import GRID_VERSION
 from batchdigits.learn.model import DigitModel, save_model
 from batchdigits.learn.builtin import default_model_path, get_default_model
@@ -32,7 +33,7 @@ def test_cached_default_model_is_reused_without_retraining(monkeypatch, default_
     def no_training():
         raise AssertionError("the cached model should have been used")
 
-    monkeypatch.setattr(batchdigits.learn.builtin, "train_builtin", no_training)
+    monkeypatch.setattr(batchdigits.learn.train, "train_builtin", no_training)  # imported when needed
 
     model = get_default_model()
 

@@ -16,12 +16,13 @@ from .. import __version__
 from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_folder, check_output, check_range,
-    check_replaceable, choices, handled_errors, interrupt_on_sigterm, open_model,
+    check_replaceable, choices, handled_errors, interrupt_on_sigterm, open_full_model, open_model,
 )
 from .ui import log, log_block, stderr_console
 
 if TYPE_CHECKING:
     from ..learn.model import DigitModel
+    from ..learn.modelref import ModelRef
     from ..run.corrections import Corrections
     from ..run.report import Report
     from ..run.write import Row
@@ -59,7 +60,7 @@ def open_corrections(path: Path | None, folder: Path) -> Corrections | None:
         raise UsageProblem(str(exc)) from None
 
 
-def write_summary_json(report: Report, path: str, model: DigitModel) -> None:
+def write_summary_json(report: Report, path: str, model: DigitModel | ModelRef) -> None:
     """The run's numbers for monitoring, written atomically."""
     import json
 
@@ -228,12 +229,8 @@ def classify(
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
       batchdigits classify scans/ -o predictions.csv --adapt      # adapted to this folder's writers
     """
-    from ..run.classify import classify_folder
-    from ..run.pipeline import Settings
+    from ..run.lock import output_lock  # light: a second run is refused before the heavy imports
     from .pause import pause
-    from ..run.lock import output_lock
-    from ..web.review import ReviewSheet, sheet_format
-    from .ui import maybe_progress
 
     console = stderr_console()
     with handled_errors(console, debug), ExitStack() as held:
@@ -249,8 +246,6 @@ def classify(
             if extra is not None:
                 check_output(extra)
                 check_replaceable(extra, folder, force, csv_only=False)
-        if review_sheet is not None and sheet_format(review_sheet) is None:
-            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         if incremental and out == "-":
             raise UsageProblem("--incremental needs --out PATH (it reuses that CSV)")
         if incremental and adapt:
@@ -261,12 +256,22 @@ def classify(
                 "`classify --incremental --model model.skops`"
             )
         check_backend(backend.value, scheduler)
-        corrections = open_corrections(corrections_path, folder)
         if out != "-":  # a second run on this output is refused at once, not after the model loaded
             held.enter_context(output_lock(out))
-        model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
-        if adapt:
+        from ..run.classify import classify_folder
+        from ..run.pipeline import Settings
+        from ..web.review import ReviewSheet, sheet_format
+        from .ui import maybe_progress
+
+        if review_sheet is not None and sheet_format(review_sheet) is None:
+            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
+        corrections = open_corrections(corrections_path, folder)
+        model: DigitModel | ModelRef
+        if adapt:  # adapting refits the estimators: scikit-learn
+            model = open_full_model(model_path, allow_pickle, console, quiet)
             check_adaptable(model)
+        else:
+            model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
             scheduler=scheduler, max_pixels=max_pixels,

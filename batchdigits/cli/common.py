@@ -26,6 +26,8 @@ from .ui import error, log
 
 if TYPE_CHECKING:
     from ..learn.model import DigitModel
+    from ..learn.arrays import ArrayModel
+    from ..learn.modelref import ModelRef
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
@@ -190,10 +192,17 @@ def check_replaceable(out: str, folder: Path, force: bool, csv_only: bool = True
         raise UsageProblem(f"{reason}; refusing to replace it (--force replaces it anyway)")
 
 
-def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:
-    """The model named on the command line, or the built-in one."""
-    from ..learn.model import load_model
-    from ..learn.builtin import default_model_path, get_default_model
+def open_model(
+    path: Path | None, allow_pickle: bool, console: Console, quiet: bool, full: bool = False
+) -> DigitModel | ModelRef:
+    """The model named on the command line, or the built-in one.
+
+    Validated as always; returned as a :class:`~batchdigits.learn.modelref.ModelRef`
+    when its numpy form is cached (scikit-learn never imported), unless ``full``
+    asks for the fitted estimators themselves (``--adapt``, ``evaluate``).
+    """
+    from ..learn.modelref import ModelRef, open_model_file
+    from ..learn.model import ModelError
 
     if path is not None:
         origin = " (from BATCHDIGITS_MODEL)" if isinstance(path, ModelFromEnv) else ""
@@ -201,11 +210,31 @@ def open_model(path: Path | None, allow_pickle: bool, console: Console, quiet: b
             what = "model file not found" if not path.exists() else "model path is not a file"
             raise UsageProblem(f"{what}: {path}{origin}")
         try:
-            return load_model(path, allow_pickle=allow_pickle)
-        except Exception as exc:
-            if origin and _is_a(exc, "learn.model", "ModelError"):
+            model = open_model_file(path, allow_pickle=allow_pickle)
+        except ModelError as exc:
+            if origin:
                 raise UsageProblem(f"{exc}{origin}") from None
             raise
+        return model.full() if full and isinstance(model, ModelRef) else model
+    from ..learn.builtin import default_model_path, default_model_ref, get_default_model
+
     if not os.environ.get("BATCHDIGITS_MODEL") and not default_model_path().exists():
         log(console, "building the built-in model (first run only)...", quiet)
-    return get_default_model()
+    return get_default_model() if full else default_model_ref()
+
+
+def open_predictor(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel | ArrayModel:
+    """:func:`open_model` ready to predict: the numpy form when there is one (no scikit-learn)."""
+    from ..learn.modelref import ModelRef
+
+    model = open_model(path, allow_pickle, console, quiet)
+    return model.load() if isinstance(model, ModelRef) else model
+
+
+def open_full_model(path: Path | None, allow_pickle: bool, console: Console, quiet: bool) -> DigitModel:
+    """:func:`open_model` with its fitted estimators (scikit-learn): to evaluate or adapt it."""
+    from ..learn.modelref import ModelRef
+
+    model = open_model(path, allow_pickle, console, quiet, full=True)
+    assert not isinstance(model, ModelRef)
+    return model

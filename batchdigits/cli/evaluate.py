@@ -11,7 +11,7 @@ from rich.console import Console
 from ..defaults import DEFAULT_MIN_CONFIDENCE
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_folder, check_output, check_range,
-    handled_errors, open_model,
+    handled_errors, open_full_model,
 )
 from .ui import log, stderr_console
 
@@ -63,7 +63,7 @@ def evaluate(
             items = from_csv(str(labels)) if labels else from_folders(str(folder))
         except DatasetError as exc:
             raise UsageProblem(str(exc)) from None
-        model = open_model(model_path, allow_pickle, console, False)
+        model = open_full_model(model_path, allow_pickle, console, False)
         result = run_evaluation(items, model, jobs, root=str(folder), min_confidence=min_confidence)
         out = Console()
         out.print(render_report(result.accuracy, result.report, result.n, "labelled images"))

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_output, check_range, handled_errors,
-    interrupt_on_sigterm, open_model,
+    interrupt_on_sigterm, open_predictor,
 )
 from .ui import log, stderr_console
 
@@ -75,7 +75,7 @@ def review(
         except (ReviewError, CorrectionsError) as exc:
             raise UsageProblem(str(exc)) from None
         check_output(corrections)
-        model = open_model(model_path, allow_pickle, console, False)  # the slow part, last
+        model = open_predictor(model_path, allow_pickle, console, False)  # the slow part, last
         session = ReviewSession(rows, where, corrections, model)
         try:
             server = make_server(session, host, port)

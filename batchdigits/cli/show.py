@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ..exitcodes import EXIT_FILE_ERRORS
-from .common import DebugOption, ModelOption, PickleOption, UsageProblem, handled_errors, open_model
+from .common import DebugOption, ModelOption, PickleOption, UsageProblem, handled_errors, open_predictor
 from .ui import error, stderr_console
 
 
@@ -38,7 +38,7 @@ def show(
     console = stderr_console()
     with handled_errors(console, debug):
         check_images(images)
-        model = open_model(model_path, allow_pickle, console, False)
+        model = open_predictor(model_path, allow_pickle, console, False)
         out = Console()
         unreadable = 0
         for image in images:

@@ -16,6 +16,7 @@ joblib 1.6.0, distributed 2026.8.0).
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -25,33 +26,55 @@ R = TypeVar("R")
 
 
 def cluster_map(
-    func: Callable[[list[T]], list[R]],
+    func: Callable[..., list[R]],
     chunks: Iterator[list[T]],
     scheduler: str | None,
     died: Callable[[T], R] | None,
+    shared: object = None,
 ) -> Iterator[list[R]]:
-    """Yield ``func(chunk)`` for every chunk, in input order, computed on the cluster."""
+    """Yield ``func(chunk)`` for every chunk, in input order, computed on the cluster.
+
+    With ``shared``, each task is ``func(chunk, shared=shared)``, ``shared`` sent to
+    every worker once, as a worker plugin (:mod:`batchdigits.io.clustershare`), not
+    with each task.
+    """
+    with client_for(scheduler) as client:
+        if shared is None:
+            yield from _ordered(client, func, chunks, died)
+            return
+        from .clustershare import Shared, WithShared
+
+        name = f"batchdigits-shared-{uuid.uuid4().hex}"
+        client.register_plugin(Shared(name, shared), name=name)
+        try:
+            yield from _ordered(client, WithShared(func, name), chunks, died)
+        finally:
+            client.unregister_worker_plugin(name)
+
+
+def _ordered(
+    client: Any, func: Callable[[list[T]], list[R]], chunks: Iterator[list[T]], died: Callable[[T], R] | None,
+) -> Iterator[list[R]]:
     from distributed import KilledWorker
 
-    with client_for(scheduler) as client:
-        window = 2 * max(1, _threads(client))
-        in_flight: deque[tuple[list[T], Any]] = deque()
+    window = 2 * max(1, _threads(client))
+    in_flight: deque[tuple[list[T], Any]] = deque()
 
-        def answer() -> list[R]:
-            chunk, future = in_flight.popleft()
-            try:
-                return future.result()
-            except KilledWorker:
-                if died is None:
-                    raise
-            return [_alone(client, func, item, died) for item in chunk]
+    def answer() -> list[R]:
+        chunk, future = in_flight.popleft()
+        try:
+            return future.result()
+        except KilledWorker:
+            if died is None:
+                raise
+        return [_alone(client, func, item, died) for item in chunk]
 
-        for chunk in chunks:
-            in_flight.append((chunk, client.submit(func, chunk, pure=False)))
-            if len(in_flight) >= window:
-                yield answer()
-        while in_flight:
+    for chunk in chunks:
+        in_flight.append((chunk, client.submit(func, chunk, pure=False)))
+        if len(in_flight) >= window:
             yield answer()
+    while in_flight:
+        yield answer()
 
 
 def _alone(client: Any, func: Callable[[list[T]], list[R]], item: T, died: Callable[[T], R]) -> R:

@@ -16,6 +16,7 @@ when this process dies (see :func:`watch_parent`).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -56,15 +57,19 @@ def default_jobs() -> int:
 
 
 def map_ordered(
-    func: Callable[[list[T]], list[R]],
+    func: Callable[..., list[R]],
     chunks: Iterable[list[T]],
     jobs: int,
     backend: str = "loky",
     scheduler: str | None = None,
     died: Callable[[T], R] | None = None,
+    shared: object = None,
 ) -> Iterator[list[R]]:
     """Yield ``func(chunk)`` (one answer per item) for every chunk, in input order.
 
+    With ``shared`` given, each call is ``func(chunk, shared)``: a dask cluster
+    gets ``shared`` once per worker (scattered); local workers get it with
+    every chunk, so it should be small (a reference to a file, say).
     With local workers, a run whose work fits in one chunk (a cron run over
     a few new files) is done in this process: starting workers would cost
     more than it saves.  ``died(item)`` is the answer for an item whose
@@ -73,8 +78,10 @@ def map_ordered(
     """
     rest = iter(chunks)
     if backend == "dask":
-        yield from cluster_map(func, rest, scheduler, died)
+        yield from cluster_map(func, rest, scheduler, died, shared)
         return
+    if shared is not None:
+        func = functools.partial(func, shared=shared)
     first = None
     for chunk in rest:
         if jobs != 1 and len(chunk) > 0:

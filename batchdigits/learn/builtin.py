@@ -13,16 +13,9 @@ import importlib.metadata
 import os
 from pathlib import Path
 
-import platformdirs
-
 from ..image.grid import GRID_VERSION
+from .modelref import ModelRef, cache_dir, cache_form, open_model_file
 from .model import MODEL_FORMAT, DigitModel, ModelError, load_model, save_model
-from .train import train_builtin
-
-
-def cache_dir() -> Path:
-    """The user cache directory for batchdigits (honours ``$XDG_CACHE_HOME``)."""
-    return Path(platformdirs.user_cache_dir("batchdigits", appauthor=False))
 
 
 def default_model_path() -> Path:
@@ -43,13 +36,31 @@ def get_default_model() -> DigitModel:
             return _load_once(path)
         except ModelError:
             pass  # a damaged cache entry is rebuilt below
-    model = train_builtin().model
+    from . import train  # scikit-learn: only when the model must be built
+
+    model = train.train_builtin().model
     path.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, path)
     remove_outdated_models(path)
     model.source = str(path)
     model.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return model
+
+
+def default_model_ref() -> ModelRef | DigitModel:
+    """The built-in model as :func:`get_default_model` finds it, through its cached
+    numpy form when there is one (:func:`batchdigits.learn.modelref.open_model_file`:
+    no scikit-learn imported)."""
+    env = os.environ.get("BATCHDIGITS_MODEL")
+    path = Path(env) if env else default_model_path()
+    if path.exists():
+        try:
+            return open_model_file(path)
+        except ModelError:
+            if env:
+                raise
+    model = get_default_model()
+    return cache_form(model) or model
 
 
 def remove_outdated_models(current: Path) -> list[Path]:

@@ -2,15 +2,17 @@
 
 Pass 1 converts every file (in the worker processes, as a plain run does)
 and keeps each grid as 64 bytes of ``uint8`` in memory (1M files: 64 MB);
-the batches themselves (paths, stamps, answers) go to an anonymous
+the batches themselves (paths, stamps, readings) go to an anonymous
 temporary file.  The model is then adapted to the grids
 (:func:`batchdigits.learn.adapt.adapt_model`), and pass 2 reads the batches back
-and predicts them with the adapted model: no file is decoded twice, and
+and has the workers predict their grids with the adapted model (its numpy
+form, sent once per worker as in a plain run): no file is decoded twice, and
 rows come out in the same order as in a plain run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -18,11 +20,13 @@ from typing import IO
 
 import numpy as np
 
-from ..learn.adapt import AdaptError, Adaptation, adapt_model
-from .pipeline import Batch, Known, Result, Settings, iter_converted, predict_batch
-from .corrections import Corrections
+from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import Found
+from ..learn.adapt import AdaptError, Adaptation, adapt_model
 from ..learn.model import DigitModel
+from .corrections import Corrections
+from .pipeline import CHUNK_SIZE, Batch, Known, Result, Settings, iter_read, predict_here, results, worker_model
+from .reading import read_grids
 
 Phase = Callable[[str, int], None]  # ("converting", files done) / ("adapting", 0) / ("classifying", 0)
 
@@ -44,7 +48,8 @@ def adapted_results(
     """
     phase = on_phase or (lambda _name, _n: None)
     with tempfile.TemporaryFile() as spool:
-        grids = _first_pass(iter_converted(found, settings, on_skip, Known(corrections=corrections)), spool, phase)
+        first = iter_read(found, settings, on_skip, Known(corrections=corrections))
+        grids = _first_pass(first, spool, phase)
         phase("adapting", 0)
         adapted, info = _adapt(model, grids)
         del grids
@@ -52,15 +57,51 @@ def adapted_results(
             on_adapted(info)
         phase("classifying", 0)
         spool.seek(0)
-        for batch in _batches(spool):
-            yield from predict_batch(batch, adapted, settings.min_confidence, corrections)
+        with worker_model(adapted, settings) as shared:
+            batches = _batches(spool)
+            if shared is not None:
+                batches = _predicted(batches, settings, shared)
+            for batch in batches:
+                if shared is None:
+                    batch = predict_here(batch, adapted)
+                yield from results(batch, settings.min_confidence, corrections)
+
+
+def _predicted(batches: Iterator[Batch], settings: Settings, shared: object) -> Iterator[Batch]:
+    """The spooled batches with their grids predicted by the workers (``read_grids``), in order."""
+    pending: list[Batch] = []
+
+    def chunks() -> Iterator[list[np.ndarray]]:
+        for batch in batches:
+            pending.append(batch)
+            grids = [r.grid for _, r in batch if r is not None and r.grid is not None]
+            for start in range(0, len(grids), CHUNK_SIZE * 4):
+                yield grids[start : start + CHUNK_SIZE * 4]
+            yield []  # the batch's end
+
+    answers: list[tuple[int, float]] = []
+    jobs = settings.jobs or default_jobs()
+    for part in map_ordered(read_grids, chunks(), jobs, settings.backend, settings.scheduler, shared=shared):
+        if part:
+            answers.extend(part)
+            continue
+        batch = pending.pop(0)
+        labels = iter(answers)
+        out = []
+        for slot, reading in batch:
+            if reading is not None and reading.grid is not None:
+                digit, conf = next(labels)
+                reading = dataclasses.replace(reading, digit=digit, confidence=conf, grid=None)
+            out.append((slot, reading))
+        answers = []
+        yield out
 
 
 def _first_pass(batches: Iterable[Batch], spool: IO[bytes], phase: Phase) -> np.ndarray:
     """Spool every batch; return the grids ``(n, 64)`` as uint8, in order."""
     parts = []
     for batch in batches:
-        kept = [c.grid.reshape(64) for _, c in batch if c is not None and c.grid is not None]
+        kept = [r.grid.reshape(64) for _, r in batch if r is not None and r.grid is not None]
         if kept:
             parts.append(np.asarray(kept, np.uint8))
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)

@@ -23,13 +23,12 @@ from typing import Any
 from ..image.grid import GRID_VERSION
 from ..io.atomic import is_temp_for, naming, remove_stale_temps, temp_beside
 from ..io.files import walk
-from ..learn.builtin import get_default_model
-from ..learn.model import DigitModel
-from .adaptrun import adapted_results
+from ..learn.builtin import default_model_ref
+from ..learn.modelref import ModelRef
 from .corrections import Corrections
 from .incremental import Previous, StateWriter, open_previous, run_header, write_state
 from .lock import output_lock
-from .pipeline import Known, Result, Settings, iter_results
+from .pipeline import Known, Model, Result, Settings, iter_results
 from .report import Report
 from .state import own_file_names, state_path
 from .write import Row, open_csv
@@ -57,7 +56,7 @@ def classify_folder(
     folder: str | os.PathLike[str],
     *,
     out: str | os.PathLike[str] | None = "predictions.csv",
-    model: DigitModel | None = None,
+    model: Model | None = None,
     recursive: bool = True,
     settings: Settings = Settings(),
     on_row: Callable[[Row], None] | None = None,
@@ -90,7 +89,9 @@ def classify_folder(
                          "with `batchdigits train --unlabelled FOLDER` and use that")
     folder = os.path.abspath(folder)  # workers (dask) may run elsewhere
     out_path = None if out is None else os.fspath(out)
-    model = model or get_default_model()
+    model = model or default_model_ref()
+    if adapt and isinstance(model, ModelRef):
+        model = model.full()  # adapting refits the estimators: scikit-learn
     report = Report(out=out_path, model=model.source)
     found = walk(folder, recursive=recursive, ignore=own_files_filter(out_path))
 
@@ -105,10 +106,12 @@ def classify_folder(
         if not adapt:
             return iter_results(found, model, settings, report.skip,
                                 Known(previous, verify_content, need_stamps, corrections))
+        from .adaptrun import adapted_results  # scikit-learn: only to adapt
+
         def keep(info: dict[str, Any]) -> None:
             report.adaptation = info
 
-        return adapted_results(found, model, settings, report.skip, corrections, on_phase, keep)
+        return adapted_results(found, model, settings, report.skip, corrections, on_phase, keep)  # type: ignore[arg-type]
 
     if out_path is None or out_path == "-":
         with open_csv(out_path) if out_path else nullcontext(None) as csv_out:

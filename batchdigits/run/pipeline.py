@@ -1,44 +1,59 @@
-"""One file's way through a run: a walk entry -> a slot -> a worker's grid -> a prediction -> a row.
+"""One file's way through a run: a walk entry -> a slot -> a worker's reading -> a result (its CSV row).
 
-``iter_rows(found, model, ...)`` turns a stream of :class:`~batchdigits.io.files.Found`
-entries into a stream of :class:`~batchdigits.run.write.Row`, in the same order:
+``iter_results(found, model, ...)`` turns the stream of
+:class:`~batchdigits.io.files.Found` entries of a walk into a stream of
+:class:`Result`, in the same order.  A file takes four records, one per boundary:
 
-1. :func:`iter_converted` makes each image file a :class:`Slot` (reused from
-   the previous run when unchanged, else a :class:`~batchdigits.image.convert.Task`),
-   sends chunks of tasks to the worker processes, which decode each file and
-   make its 8x8 grid (:func:`~batchdigits.image.convert.convert_chunk`), and
-   gathers their answers back into walk order, in batches;
-2. :func:`predict_batch` calls the model once per batch of grids
-   (``DigitModel.predict``) and makes each slot its :class:`Result`: the CSV
-   row, the file's stamp for the incremental state, and a person's correction applied.
+1. :class:`~batchdigits.io.files.Found` -- the walk saw it;
+2. :class:`Slot` -- this process knows its stamp and, when it did not change
+   since the previous run, its old row; otherwise the slot holds the
+   :class:`~batchdigits.image.convert.Task` a worker gets;
+3. :class:`~batchdigits.run.reading.Reading` -- the worker's answer: the worker
+   decoded the file, made its grid AND predicted it (:func:`~batchdigits.run.reading.read_chunk`),
+   so this process only walks, merges answers back into walk order, and writes;
+4. :class:`Result` -- the CSV row, the file's stamp for the incremental state,
+   and a person's correction applied.
+
+The model reaches each worker once (:func:`worker_model`): a local worker reads
+the model's numpy form from a file once per process, a dask worker gets it
+scattered once.  A model without a numpy form is predicted here, in this
+process, in batches (:func:`predict_here`).
 
 :mod:`batchdigits.run.classify` writes the results to the CSV and the state;
 :mod:`batchdigits.run.adaptrun` runs the two steps as two passes with the
 model adapted in between.
 
->>> rows = list(iter_rows(walk("samples"), get_default_model()))   # doctest: +SKIP
+>>> rows = [r.row for r in iter_results(walk("samples"), get_default_model())]   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
-from ..image.convert import Converted, Task, convert_chunk, worker_died
+from ..image.convert import Task
 from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import Found
-from ..learn.model import DigitModel
+from ..learn.arrays import ArrayModel, ArraysFile, save_arrays
+from ..learn.modelref import ModelRef
 from .corrections import Corrections
 from .incremental import FileStamp, Previous, stamp
+from .reading import Reading, WorkerModel, predict_quietly, read_chunk, worker_died
 from .write import Row
+
+if TYPE_CHECKING:
+    from ..learn.model import DigitModel
+
+Model = Union["DigitModel", ModelRef, ArrayModel]  # what a run predicts with
 
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
@@ -72,7 +87,7 @@ class Result:
 
 @dataclass
 class Slot:
-    """One image file on its way through the pipeline, in walk order."""
+    """One image file while a worker reads it (or its old row, reused), in walk order."""
 
     rel: str
     file_stamp: FileStamp | None = None
@@ -82,7 +97,7 @@ class Slot:
 
 def iter_rows(
     found: Iterable[Found],
-    model: DigitModel,
+    model: Model,
     settings: Settings = Settings(),
     on_skip: Callable[[Found], None] | None = None,
 ) -> Iterator[Row]:
@@ -105,7 +120,7 @@ class Known:
 
 def iter_results(
     found: Iterable[Found],
-    model: DigitModel,
+    model: Model,
     settings: Settings = Settings(),
     on_skip: Callable[[Found], None] | None = None,
     known: Known = Known(),
@@ -114,22 +129,69 @@ def iter_results(
 
     A file with a human label in ``known.corrections`` is always read again (its
     hash tells whether the label still applies) and gets a ``reviewed`` row.
+    The model is not loaded at all when no file needs reading.
     """
-    for batch in iter_converted(found, settings, on_skip, known):
-        yield from predict_batch(batch, model, settings.min_confidence, known.corrections)
+    with worker_model(model, settings) as shared:
+        for batch in iter_read(found, settings, on_skip, known, shared):
+            if shared is None:
+                batch = predict_here(batch, model)
+            yield from results(batch, settings.min_confidence, known.corrections)
 
 
-Batch = list[tuple[Slot, "Converted | None"]]
+Batch = list[tuple[Slot, "Reading | None"]]
 
 
-def iter_converted(
+@contextmanager
+def worker_model(model: Model, settings: Settings) -> Iterator[WorkerModel | None]:
+    """What the workers predict with (see :func:`~batchdigits.run.reading.read_chunk`):
+    the numpy form, sent once per worker -- to a dask cluster as it is (scattered),
+    to local workers as a file they each read once (the cached form of a model
+    file, else a temporary file for this run).  ``None`` for a model without a
+    numpy form: then this process predicts (:func:`predict_here`)."""
+    if isinstance(model, ModelRef):
+        yield model.load() if settings.backend == "dask" else model.arrays
+        return
+    form = model if isinstance(model, ArrayModel) else numpy_form(model)
+    if form is None or settings.backend == "dask":
+        yield form
+        return
+    with tempfile.TemporaryDirectory(prefix="batchdigits-model-") as tmp:
+        path = os.path.join(tmp, "model.npz")
+        save_arrays(form, path)
+        yield ArraysFile(path, form.sha256 or path)
+
+
+_FORMS: dict[int, tuple[tuple[int, ...], ArrayModel | None]] = {}
+
+
+def numpy_form(model: DigitModel) -> ArrayModel | None:
+    """``model``'s checked numpy form (:func:`batchdigits.learn.export.to_arrays`), derived
+    once per model object (again if its parts were replaced since)."""
+    from ..learn.export import to_arrays
+
+    if not hasattr(model, "pipeline"):
+        return None  # a model of the caller's own (anything with ``predict``): predicted here
+    parts = (id(model.pipeline), id(model.calibrator), id(model.ceiling), *map(id, model.opinions))
+    known = _FORMS.get(id(model))
+    if known is None or known[0] != parts:
+        if len(_FORMS) > 8:
+            _FORMS.clear()
+        known = _FORMS[id(model)] = (parts, to_arrays(model))
+    return known[1]
+
+
+def iter_read(
     found: Iterable[Found],
     settings: Settings = Settings(),
     on_skip: Callable[[Found], None] | None = None,
     known: Known = Known(),
+    shared: WorkerModel | None = None,
 ) -> Iterator[Batch]:
-    """Batches of up to ``settings.batch_size`` files, each with its worker's answer
-    (``None`` for a reused row), in walk order: everything but the prediction."""
+    """Batches of up to ``settings.batch_size`` files, each with its worker's
+    :class:`~batchdigits.run.reading.Reading` (``None`` for a reused row), in walk order.
+
+    The workers predict with ``shared``; without it the readings carry grids.
+    """
     pending: deque[list[Slot]] = deque()
 
     def chunks() -> Iterator[list[Task]]:
@@ -157,14 +219,14 @@ def iter_converted(
             yield tasks
 
     jobs = settings.jobs or default_jobs()
-    results = map_ordered(
-        convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
+    answers = map_ordered(
+        read_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died, shared=shared
     )
     batch: Batch = []
-    for converted in results:
-        answers = iter(converted)
+    for readings in answers:
+        chunk = iter(readings)
         for slot in pending.popleft():
-            batch.append((slot, next(answers) if slot.task is not None else None))
+            batch.append((slot, next(chunk) if slot.task is not None else None))
         if len(batch) >= settings.batch_size:
             yield batch
             batch = []
@@ -212,49 +274,46 @@ def _retry(row: Row) -> bool:
     return row.status == "reviewed" or (row.status == "error" and row.error.startswith(TRANSIENT_ERRORS))
 
 
-def predict_batch(
-    batch: list[tuple[Slot, Converted | None]],
-    model: DigitModel,
-    min_confidence: float,
-    corrections: Corrections | None = None,
-) -> list[Result]:
-    """Rows for a batch: one ``DigitModel.predict`` call for all its new grids."""
-    with_grid = [i for i, (_, c) in enumerate(batch) if c is not None and c.grid is not None]
-    labels: dict[int, tuple[int, float]] = {}
-    if with_grid:
-        grids = np.stack([batch[i][1].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
-        with _thread_pools().limit(limits=1):  # the workers have the cores: no spinning team
-            digits, confidence = model.predict(grids)
-        labels = {i: (int(d), float(c)) for i, d, c in zip(with_grid, digits, confidence, strict=True)}
+def predict_here(batch: Batch, model: Model) -> Batch:
+    """Predict, in this process, the grids a batch's readings carry: one
+    ``model.predict`` call (a model without a numpy form, or ``--adapt``)."""
+    with_grid = [i for i, (_, r) in enumerate(batch) if r is not None and r.grid is not None]
+    if not with_grid:
+        return batch
+    grids = np.stack([batch[i][1].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
+    predictor = model.load() if isinstance(model, ModelRef) else model
+    digits, confidence = predict_quietly(predictor, grids)
+    out = list(batch)
+    for i, digit, conf in zip(with_grid, digits, confidence, strict=True):
+        slot, reading = batch[i]
+        assert reading is not None
+        out[i] = (slot, dataclasses.replace(reading, digit=digit, confidence=conf, grid=None))
+    return out
+
+
+def results(batch: Batch, min_confidence: float, corrections: Corrections | None = None) -> list[Result]:
+    """The results of a batch of read files: rows, stamps, corrections applied."""
     out = []
-    for i, (slot, converted) in enumerate(batch):
+    for slot, reading in batch:
         file_stamp = slot.file_stamp
-        if converted is not None and file_stamp is not None and converted.sha256:
-            file_stamp = FileStamp(file_stamp.size, file_stamp.mtime_ns, converted.sha256)
-        reused = converted is None or converted.same
-        row, stale = _row(slot, converted, labels.get(i), min_confidence), False
-        if corrections is not None and converted is not None:
-            row, stale = corrections.apply(row, converted.sha256)
+        if reading is not None and file_stamp is not None and reading.sha256:
+            file_stamp = FileStamp(file_stamp.size, file_stamp.mtime_ns, reading.sha256)
+        reused = reading is None or reading.same
+        row, stale = _row(slot, reading, min_confidence), False
+        if corrections is not None and reading is not None:
+            row, stale = corrections.apply(row, reading.sha256)
         out.append(Result(row, file_stamp, reused, stale))
     return out
 
 
-@functools.cache
-def _thread_pools() -> ThreadpoolController:
-    """The BLAS/OpenMP libraries of this process, found once (at the first prediction)."""
-    return ThreadpoolController()
-
-
-def _row(
-    slot: Slot, converted: Converted | None, label: tuple[int, float] | None, min_confidence: float
-) -> Row:
-    if converted is None or converted.same:
+def _row(slot: Slot, reading: Reading | None, min_confidence: float) -> Row:
+    if reading is None or reading.same:
         assert slot.reuse is not None
         return slot.reuse
-    if converted.error:
-        return Row(slot.rel, None, None, "error", converted.error)
-    if label is None:
+    if reading.error:
+        return Row(slot.rel, None, None, "error", reading.error)
+    if reading.digit is None or reading.confidence is None:
         return Row(slot.rel, None, None, "blank")
     # the probability itself, not its 4-decimal rounding: 0.99996 is below 1.0
-    status = "ok" if label[1] >= min_confidence else "low_confidence"
-    return Row(slot.rel, label[0], label[1], status)
+    status = "ok" if reading.confidence >= min_confidence else "low_confidence"
+    return Row(slot.rel, reading.digit, reading.confidence, status)

@@ -45,6 +45,7 @@ from ..run.corrections import (
 )
 from ..io.hashing import file_sha256
 from ..image.load import ImageError, load_image
+from ..learn.arrays import ArrayModel
 from ..learn.model import DigitModel
 from ..run.state import state_path
 from ..run.write import Row, read_rows
@@ -127,7 +128,7 @@ class ReviewSession:
     """Rows to review, their decisions, and the files behind them."""
 
     def __init__(
-        self, rows: list[Row], folder: str, corrections_path: str, model: DigitModel
+        self, rows: list[Row], folder: str, corrections_path: str, model: DigitModel | ArrayModel
     ) -> None:
         self.folder = os.path.realpath(folder)
         self.corrections_path = os.path.abspath(corrections_path)
@@ -145,7 +146,7 @@ class ReviewSession:
     @classmethod
     def open(
         cls, predictions: str, folder: str | None, corrections: str | None = None,
-        model: DigitModel | None = None,
+        model: DigitModel | ArrayModel | None = None,
     ) -> ReviewSession:
         """A session for the CSV ``predictions``; see :func:`find_folder`."""
         rows = read_predictions(predictions)

@@ -1,0 +1,309 @@
+"""The numpy-only prediction form of a validated model: plain arrays, no scikit-learn.
+
+A :class:`~batchdigits.learn.model.DigitModel` needs scikit-learn (2.4 s of
+imports) to predict; its parts are plain arrays all the same: the RBF SVC's
+support vectors and sigmoid calibration, the logistic regression's weights,
+the k-NN's training grids, the isotonic calibration of the confidence.
+:class:`ArrayModel` holds those arrays and predicts with numpy alone, so
+``classify``, ``show`` and the worker processes start without scikit-learn.
+
+It is derived from a loaded, validated model (:func:`batchdigits.learn.export.to_arrays`,
+which also checks it against ``DigitModel.predict``), saved with :func:`save_arrays`
+and read back with :func:`load_arrays` (``allow_pickle=False``: no code can hide
+in it).  The skops file stays the one format users save and share; this form is
+a cache keyed by that file's SHA-256 (:mod:`batchdigits.learn.modelref`).
+
+The arrays live under names ``<part>.<name>``; ``spec`` (JSON) says how the parts
+combine (format :data:`ARRAYS_FORMAT`):
+
+- ``model``: ``{"prefix": ..., "main": part, "opinions": [part...], "combine": "min",
+  "calibrator": "isotonic" | null, "ceiling": model | null}`` (the calibrator's
+  arrays under ``<prefix>cal.``);
+- a part is ``{"kind": "svc" | "logistic" | "knn", "prefix": ..., "scaler": bool}``.
+
+A new kind of part or of combination is a new ``kind``/``combine`` value here
+and in the export; an unknown one is refused at load (the cache is rebuilt).
+
+>>> model = load_arrays("m.npz")                  # doctest: +SKIP
+>>> digits, confidence = model.predict(grids)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+ARRAYS_FORMAT = 1
+KNN_BLOCK = 64  # grids per k-NN distance block (64 x 12k training grids: 6 MB)
+KINDS = ("svc", "logistic", "knn")
+
+
+class ArraysError(ValueError):
+    """A numpy form that cannot be used (damaged, or of another format)."""
+
+
+class ArrayModel:
+    """Predicts as ``DigitModel.predict`` does, from plain arrays (see the module docstring).
+
+    ``source``, ``sha256`` and ``metadata`` are those of the model file it came from.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], source: str = "", sha256: str = ""):
+        self.arrays = dict(arrays)
+        try:
+            spec = json.loads(str(self.arrays["spec"]))
+        except (KeyError, ValueError) as exc:
+            raise ArraysError(f"no readable spec ({exc})") from None
+        if spec.get("format") != ARRAYS_FORMAT:
+            raise ArraysError(f"format {spec.get('format')!r}, not {ARRAYS_FORMAT}")
+        self.metadata: dict[str, Any] = dict(spec.get("metadata") or {})
+        self.spec: dict[str, Any] = spec["model"]
+        self.source = source or str(spec.get("source", ""))
+        self.sha256 = sha256 or str(spec.get("sha256", ""))
+        self._check(self.spec)
+
+    def _check(self, model: dict[str, Any]) -> None:
+        for part in [model["main"], *model.get("opinions", [])]:
+            if part.get("kind") not in KINDS:
+                raise ArraysError(f"unknown part kind {part.get('kind')!r}")
+            if part["prefix"] + "classes" not in self.arrays:
+                raise ArraysError(f"part {part['prefix']} has no classes")
+        if model.get("combine", "min") != "min" or model.get("calibrator") not in (None, "isotonic"):
+            raise ArraysError(f"unknown combination {model.get('combine')!r} / {model.get('calibrator')!r}")
+        if model.get("ceiling"):
+            self._check(model["ceiling"])
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.arrays[self.spec["main"]["prefix"] + "classes"]
+
+    def predict_proba(self, grids: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, n_classes)`` of the main classifier for flat grids ``(n, 64)``."""
+        return self._proba(self.spec["main"], np.asarray(grids, dtype=np.float64))
+
+    def predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Digits and their confidence for flat grids ``(n, 64)``: ``DigitModel.predict``'s."""
+        grids = np.asarray(grids, dtype=np.float64)
+        model = self.spec
+        proba = self._proba(model["main"], grids)
+        best = np.argmax(proba, axis=1)
+        digits = self.classes[best]
+        score = self._agreement(model, grids, digits, proba[np.arange(len(best)), best])
+        confidence = self._calibrated(model, score)
+        if model.get("ceiling") and len(digits):
+            confidence = np.minimum(confidence, self._confidence_of(model["ceiling"], grids, digits))
+        return digits, confidence
+
+    def _confidence_of(self, model: dict[str, Any], grids: np.ndarray, digits: np.ndarray) -> np.ndarray:
+        main = model["main"]
+        score = vote(self.arrays[main["prefix"] + "classes"], self._proba(main, grids), digits)
+        return self._calibrated(model, self._agreement(model, grids, digits, score))
+
+    def _agreement(self, model: dict[str, Any], grids: np.ndarray, digits: np.ndarray, score: np.ndarray) -> np.ndarray:
+        for part in model.get("opinions", []):
+            classes = self.arrays[part["prefix"] + "classes"]
+            score = np.minimum(score, vote(classes, self._proba(part, grids), digits))
+        return score
+
+    def _calibrated(self, model: dict[str, Any], score: np.ndarray) -> np.ndarray:
+        if model.get("calibrator") != "isotonic" or len(score) == 0:
+            return score
+        a, p = self.arrays, model["prefix"] + "cal."
+        return interp1d(np.clip(score, a[p + "x_min"], a[p + "x_max"]), a[p + "x"], a[p + "y"])
+
+    def _proba(self, part: dict[str, Any], grids: np.ndarray) -> np.ndarray:
+        a, p = self.arrays, part["prefix"]
+        x = grids
+        if part.get("scaler"):
+            x = (x - a[p + "mean"]) / a[p + "scale"]
+        kind = part["kind"]
+        if kind == "svc":
+            return _svc_proba(a, p, x)
+        if kind == "logistic":
+            return softmax(x @ a[p + "coef"].T + a[p + "intercept"])
+        return _knn_proba(a, p, x)
+
+
+def vote(classes: np.ndarray, proba: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """Each row's probability for its digit in ``digits`` (0 for a digit not in ``classes``)."""
+    column = np.clip(np.searchsorted(classes, digits), 0, len(classes) - 1)
+    return np.where(classes[column] == digits, proba[np.arange(len(digits)), column], 0.0)
+
+
+def softmax(values: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, computed as scikit-learn's ``utils.extmath.softmax``."""
+    values = values - values.max(axis=1).reshape((-1, 1))
+    np.exp(values, out=values)
+    values /= values.sum(axis=1).reshape((-1, 1))
+    return values
+
+
+def interp1d(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Linear interpolation as scipy's ``interp1d`` (what ``IsotonicRegression`` uses)."""
+    if len(x) == 1:
+        return np.repeat(y, t.shape)
+    hi = np.clip(np.searchsorted(x, t), 1, len(x) - 1)
+    lo = hi - 1
+    slope = (y[hi] - y[lo]) / (x[hi] - x[lo])
+    return slope * (t - x[lo]) + y[lo]
+
+
+def _svc_proba(a: Mapping[str, np.ndarray], p: str, x: np.ndarray) -> np.ndarray:
+    """A sigmoid-calibrated one-vs-one RBF SVC's probabilities (one kernel matrix per batch)."""
+    vectors, coef, intercept = a[p + "vectors"], a[p + "coef"], a[p + "intercept"]
+    starts = a[p + "starts"]
+    n = len(starts) - 1
+    kernel = x @ vectors.T  # then, in place: exp(-gamma * squared distance)
+    kernel *= -2.0
+    kernel += np.einsum("ij,ij->i", x, x)[:, None]
+    kernel += a[p + "norms"][None, :]
+    np.maximum(kernel, 0.0, out=kernel)
+    kernel *= -float(a[p + "gamma"])
+    np.exp(kernel, out=kernel)
+    # libsvm's one-vs-one layout: the pair (i, j) uses the support vectors of
+    # class i with coefficient row j - 1 and those of class j with row i
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    ovo = np.empty((len(x), len(pairs)))
+    for k, (i, j) in enumerate(pairs):
+        si, sj = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])
+        ovo[:, k] = kernel[:, si] @ coef[j - 1, si] + kernel[:, sj] @ coef[i, sj] + intercept[k]
+    decision = _ovr(ovo < 0, -ovo, n)
+    classes = a[p + "classes"]
+    proba = np.zeros((len(x), len(classes)))
+    for column, scores, sa, sb in zip(a[p + "columns"], decision.T, a[p + "sig_a"], a[p + "sig_b"], strict=True):
+        proba[:, column] = _expit(-(sa * scores + sb))
+    total = proba.sum(axis=1, keepdims=True)
+    proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / len(classes)), where=total != 0)
+    proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
+    return proba
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _ovr(predictions: np.ndarray, confidences: np.ndarray, n_classes: int) -> np.ndarray:
+    """One-vs-rest scores from one-vs-one decisions, as scikit-learn's ``_ovr_decision_function``."""
+    votes = np.zeros((len(predictions), n_classes))
+    sums = np.zeros((len(predictions), n_classes))
+    k = 0
+    for i in range(n_classes):
+        for j in range(i + 1, n_classes):
+            sums[:, i] -= confidences[:, k]
+            sums[:, j] += confidences[:, k]
+            votes[predictions[:, k] == 0, i] += 1
+            votes[predictions[:, k] == 1, j] += 1
+            k += 1
+    return votes + sums / (3 * (np.abs(sums) + 1))
+
+
+def _knn_proba(a: Mapping[str, np.ndarray], p: str, x: np.ndarray) -> np.ndarray:
+    """A uniform-weight k-NN's probabilities: the share of each class among the k nearest.
+
+    Distances are squared euclidean by one matrix product per block, exact for
+    integer grids (what the conversion makes).  Of training grids tied at the
+    k-th distance, scikit-learn keeps those its max-heap keeps, walking the
+    training grids in order (``ArgKminClassMode``, ``parallel_on_X``); where the
+    tie changes the vote, the same heap is replayed (:func:`_heap_neighbours`).
+    """
+    fit_x, labels, norms = a[p + "fit_x"], a[p + "labels"], a[p + "norms"]
+    k, n_classes = int(a[p + "k"]), len(a[p + "classes"])
+    out = np.zeros((len(x), n_classes))
+    for start in range(0, len(x), KNN_BLOCK):
+        xb = x[start : start + KNN_BLOCK]
+        d = xb @ fit_x.T
+        d *= -2.0
+        d += np.einsum("ij,ij->i", xb, xb)[:, None]
+        d += norms[None, :]
+        nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(d, nearest, axis=1).max(axis=1)
+        tied = d == kth[:, None]
+        n_tied = tied.sum(axis=1)
+        n_less = k - np.sum(np.take_along_axis(d, nearest, axis=1) == kth[:, None], axis=1)
+        for row in np.flatnonzero(n_tied > k - n_less):  # more tied grids than places
+            tied_labels = labels[tied[row]]
+            if np.any(tied_labels != tied_labels[0]):
+                nearest[row] = _heap_neighbours(d[row], k)
+        counts = np.zeros((len(xb), n_classes))
+        np.add.at(counts, (np.repeat(np.arange(len(xb)), k), labels[nearest].ravel()), 1.0)
+        out[start : start + len(xb)] = counts / counts.sum(axis=1, keepdims=True)
+    return out
+
+
+def _heap_neighbours(distances: np.ndarray, k: int) -> np.ndarray:
+    """The k neighbours scikit-learn's ``heap_push`` keeps, walking ``distances`` in order."""
+    values, indices = [np.inf] * k, [0] * k
+    bound = distances[:k].max()  # after the first k, only a grid nearer than this is ever pushed
+    candidates = np.union1d(np.arange(min(k, len(distances))), np.flatnonzero(distances < bound))
+    for j in candidates.tolist():
+        val = float(distances[j])
+        if val >= values[0]:
+            continue
+        current = 0
+        while True:
+            left = 2 * current + 1
+            right = left + 1
+            if left >= k:
+                break
+            if right >= k:
+                if values[left] > val:
+                    swap = left
+                else:
+                    break
+            elif values[left] >= values[right]:
+                if val < values[left]:
+                    swap = left
+                else:
+                    break
+            elif val < values[right]:
+                swap = right
+            else:
+                break
+            values[current], indices[current] = values[swap], indices[swap]
+            current = swap
+        values[current], indices[current] = val, j
+    return np.asarray(indices)
+
+
+def save_arrays(model: ArrayModel, path: str | os.PathLike[str]) -> None:
+    """Write ``model``'s arrays to an ``.npz`` file at ``path`` (not atomically: see modelref)."""
+    with open(path, "wb") as fh:
+        np.savez(fh, **model.arrays)  # type: ignore[arg-type]
+
+
+def load_arrays(path: str | os.PathLike[str], source: str = "", sha256: str = "") -> ArrayModel:
+    """Read an ``.npz`` written by :func:`save_arrays` (no pickles); :class:`ArraysError` if unusable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ArraysError(f"cannot read {path}: {exc}") from None
+    return ArrayModel(arrays, source, sha256)
+
+
+class ArraysFile:
+    """A reference to a saved numpy form, sent to local workers instead of the arrays:
+    ``load()`` reads it once per process (kept while the same file is asked for)."""
+
+    def __init__(self, path: str, sha256: str):
+        self.path, self.sha256 = path, sha256
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ArraysFile, (self.path, self.sha256))
+
+    def load(self) -> ArrayModel:
+        key = (self.path, self.sha256)
+        model = _LOADED.get(key)
+        if model is None:
+            model = load_arrays(self.path, sha256=self.sha256)
+            _LOADED.clear()
+            _LOADED[key] = model
+        return model
+
+
+_LOADED: dict[tuple[str, str], ArrayModel] = {}

@@ -79,8 +79,8 @@ def image_to_grid(gray: np.ndarray) -> np.ndarray | None:
     8x8 input is taken as a grid already (see :func:`grid_from_8x8`).
 
     >>> img = np.full((40, 30), 255, np.uint8); img[5:35, 13:17] = 0
-    >>> int(image_to_grid(img).sum()) in range(300, 330)     # TARGET_INK of 1024 px, in 64 counts
-    True
+    >>> image_to_grid(img)[0].tolist()      # every row: the "1" upright in the central columns
+    [0, 0, 0, 16, 16, 4, 0, 0]
     >>> image_to_grid(np.full((40, 30), 255, np.uint8)) is None
     True
     """
@@ -211,7 +211,7 @@ def _ring(h: int, w: int, r: int) -> np.ndarray:
 def otsu_mask(ink: np.ndarray) -> np.ndarray:
     """The ``uint8`` 0/1 mask of ``ink`` above its Otsu threshold, held within ``OTSU_LIMITS``.
 
-    >>> ink = np.zeros((10, 10), np.uint8); ink[2:8, 4:6] = 230; ink[0, 0] = 120
+    >>> ink = np.zeros((10, 10), np.uint8); ink[2:8, 4:6] = 230; ink[0, 0] = 50
     >>> int(otsu_mask(ink).sum())
     12
     """
@@ -296,9 +296,9 @@ def thicken(bitmap: np.ndarray) -> np.ndarray:
     halved with a triangle filter (weights 1 3 3 1, as Pillow's bilinear
     resize halves), and the TARGET_INK pixels deepest inside are ink.
 
-    >>> bitmap = np.zeros((64, 64), np.uint8); bitmap[:, 30:34] = 1
-    >>> small = thicken(bitmap); int(small.sum()), bool(small[:, 16].all())
-    (313, True)
+    >>> bitmap = np.zeros((64, 64), np.uint8); bitmap[:, 30:34] = 1; bitmap[40:44, 20:44] = 1
+    >>> small = thicken(bitmap); int(small.sum()), bool(small[:, 16].all())   # 313 but for ties
+    (312, True)
     """
     if not cv2.countNonZero(bitmap):
         return np.zeros((FRAME, FRAME), dtype=bool)

@@ -28,8 +28,8 @@ For each folder it prints the median (of R runs, default 3) images/s of:
     scale to 0..16, one ``predict`` call per file, in one process;
 
 then the cost per image of each stage in one process (decoding with
-``load_image``, the stacked grid conversion and, for comparison, the
-per-image one, the batched prediction, and what the main process spends per
+``load_image``, the grid conversion (``image_to_grid``, OpenCV), the
+batched prediction, and what the main process spends per
 image in the all-cores run besides predicting: walk, stat, IPC, CSV), and
 the bound those costs set: decoding, the conversion's one resampling call
 per image and prediction's matrix products (SVC kernel, k-NN distances)
@@ -287,9 +287,9 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
 
     from batchdigits.defaults import DEFAULT_BATCH_SIZE
     from batchdigits.image.convert import decode_file
-    from batchdigits.image.grid import image_to_grid
-    from batchdigits.image.gridstack import _resample as gs_resample
-    from batchdigits.image.gridstack import images_to_grids
+    from batchdigits.image.grid import image_to_grid, pin_threads
+
+    pin_threads()  # as the workers do
 
     paths = list_files(folder)
     paths = paths[:: max(1, len(paths) // STAGE_FILES)][:STAGE_FILES]
@@ -304,9 +304,7 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
     for _ in range(repeats):
         grays = clock("decode", lambda: [decode_file(p)[0] for p in paths])
         grays = [g for g in grays if g is not None]
-        grids = clock("convert", lambda grays=grays: [g for i in range(0, len(grays), CHUNK)
-                                                      for g in images_to_grids(grays[i : i + CHUNK])])
-        clock("convert1", lambda grays=grays: [image_to_grid(g) for g in grays])
+        grids = clock("convert", lambda grays=grays: [image_to_grid(g) for g in grays])
         flat = np.stack([g.reshape(64) for g in grids if g is not None]).astype(np.uint8)
         with threadpool_limits(1):  # as the main process predicts while the workers convert
             clock("predict", lambda flat=flat: [model.predict(flat[i : i + DEFAULT_BATCH_SIZE])
@@ -315,8 +313,8 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
             clock("products", lambda flat=flat, products=products: [p(flat[i : i + DEFAULT_BATCH_SIZE])
                                                                      for p in products
                                                  for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
-        inputs = [_resample_inputs(grays[i : i + CHUNK]) for i in range(0, len(grays), CHUNK)]
-        clock("resample", lambda inputs=inputs: [gs_resample(*args) for args in inputs if args])
+        inputs = _resample_inputs(grays)
+        clock("resample", lambda inputs=inputs: [_warp(s, m) for s, m in inputs])
     return {k: statistics.median(v) for k, v in runs.items()} | {"files": len(paths)}
 
 
@@ -344,16 +342,27 @@ def _model_products(model) -> list[Callable[[np.ndarray], np.ndarray]]:
     return [lambda x, m=m: product(x, m) for m in found]
 
 
-def _resample_inputs(grays: list) -> tuple | None:
-    """What the stacked conversion's resampling step gets for these images (computed untimed)."""
-    from batchdigits.image import gridstack as gs
+def _resample_inputs(grays: list) -> list:
+    """Each image's strokes and an affine matrix of its size, for the conversion's one warp (untimed)."""
+    import cv2
 
-    images = [g for g in grays if gs._stackable(g)]
-    if not images:
-        return None
-    canvas, h, w = gs._canvas(images)
-    strokes, ok = gs._strokes(canvas, h, w)
-    return strokes, gs._coefficients(strokes, ok), h, w
+    from batchdigits.image import grid
+
+    out = []
+    for gray in grays:
+        ink = grid.ink_strength(grid.shrink_to_input(gray))
+        mask = None if ink is None else grid.clean_mask(ink)
+        if mask is not None:
+            h, w = mask.shape
+            out.append((cv2.multiply(ink, mask), np.array([[w / 40.0, 0.1, 0.0], [0.0, h / 64.0, 0.0]])))
+    return out
+
+
+def _warp(strokes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    import cv2
+
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(strokes, matrix, (64, 64), flags=flags, borderMode=cv2.BORDER_CONSTANT)
 
 
 # ---------------------------------------------------------------------------
@@ -518,13 +527,12 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
           "files of each folder); main process: its own CPU in the --jobs 0 run less prediction")
     print(f"{'':42s}" + "".join(f"{f:>16s}" for f in folders))
     for key, name in (("decode", "decode (load_image, reduced to 64 px)"),
-                      ("convert", "grid conversion, stacked (chunks of 64)"),
-                      ("convert1", "  for comparison: image_to_grid per image"),
+                      ("convert", "grid conversion (image_to_grid, OpenCV)"),
                       ("predict", "prediction (batches of 512, 1 thread)")):
         print(f"{name:42s}" + "".join(f"{stages[f][key]:13.3f} ms" for f in folders))
     print(f"{'  of which its matrix products alone':42s}"
           + "".join(f"{stages[f]['products']:13.3f} ms" for f in folders))
-    print(f"{'resampling alone (one Pillow call/image)':42s}"
+    print(f"{'resampling alone (one warpAffine/image)':42s}"
           + "".join(f"{stages[f]['resample']:13.3f} ms" for f in folders))
     print(f"{'main process: walk, stat, IPC, CSV':42s}"
           + "".join(f"{main_ms[('libN', f)] - stages[f]['predict']:13.3f} ms" for f in folders))
@@ -564,9 +572,6 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
           + ", ".join(f"{f} {rate[('floorN', f)] / rate[('floor1', f)]:.2f}x "
                       f"(best-of {best[('floorN', f)] / best[('floor1', f)]:.2f}x)" for f in folders)
           + f" with {all_jobs} processes")
-    print("  reference (not a target): stacked conversion "
-          + ", ".join(f"{f} {stages[f]['convert1'] / stages[f]['convert']:.2f}x" for f in folders)
-          + " faster than image_to_grid per image (CPU)")
     print(f"  reference (not a target): {all_jobs} x CPU ms/img(--jobs 1) / CPU ms/img(--jobs 0), "
           "the scaling idle cores would allow at most: "
           + ", ".join(f"{f} {all_jobs * cpu_ms[('lib1', f)] / cpu_ms[('libN', f)]:.2f}x" for f in folders))

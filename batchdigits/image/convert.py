@@ -1,7 +1,7 @@
 """Worker side of a run: decode the files of a chunk and make their grids.
 
 This module is what worker processes import, so it stays light: Pillow,
-numpy, scipy.ndimage and nothing of scikit-learn, rich or typer.
+numpy, OpenCV and nothing of scikit-learn, rich or typer.
 
 >>> grid, error = convert_file("samples/scan_000_7.png")   # doctest: +SKIP
 >>> grid.shape, error                                    # doctest: +SKIP
@@ -18,8 +18,7 @@ import numpy as np
 
 from ..io.concurrency import in_worker
 from ..defaults import DEFAULT_MAX_PIXELS
-from .grid import INPUT_SIDE, image_to_grid
-from .gridstack import images_to_grids
+from .grid import INPUT_SIDE, image_to_grid, pin_threads
 from ..io.hashing import file_sha256
 from .load import ImageError, load_image
 
@@ -82,15 +81,6 @@ def _grid(gray: np.ndarray) -> tuple[np.ndarray | None, str]:
     return (None if grid is None else grid.astype(np.uint8)), ""
 
 
-def _grids(grays: list[np.ndarray]) -> list[tuple[np.ndarray | None, str]]:
-    """The grids of a chunk's images in one stack (per image only if that fails)."""
-    try:
-        grids = images_to_grids(grays)
-    except (ValueError, MemoryError):
-        return [_grid(gray) for gray in grays]  # the error then names its image
-    return [(None if grid is None else grid.astype(np.uint8), "") for grid in grids]
-
-
 def _decode_task(task: Task) -> Converted | tuple[np.ndarray, str]:
     """A task's answer when no conversion is needed, else its image and content hash."""
     if task.error:
@@ -114,28 +104,21 @@ _CRASH_ON = "BATCHDIGITS_TEST_CRASH_ON"  # tests only: a worker kills itself on 
 def convert_chunk(tasks: list[Task]) -> list[Converted]:
     """Worker entry point: a chunk of tasks, answers in the same order.
 
-    Files are decoded one by one, then the chunk's grids are made as one
-    stack (:func:`batchdigits.image.gridstack.images_to_grids`).
+    Each file is decoded and converted in turn (one OpenCV thread: the
+    parallelism is the workers').
     """
     crash_on = os.environ.get(_CRASH_ON)  # unset outside tests: in_worker() is not asked
     if crash_on and in_worker() and any(os.path.basename(t.path) == crash_on for t in tasks):
         os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a crashing decoder would
-    answers: list[Converted | None] = []
-    where: list[int] = []
-    grays: list[np.ndarray] = []
-    hashes: list[str] = []
+    pin_threads()
+    answers: list[Converted] = []
     for task in tasks:
         decoded = _decode_task(task)
-        if isinstance(decoded, Converted):
-            answers.append(decoded)
-            continue
-        where.append(len(answers))
-        grays.append(decoded[0])
-        hashes.append(decoded[1])
-        answers.append(None)
-    for i, sha, (grid, error) in zip(where, hashes, _grids(grays), strict=True):
-        answers[i] = Converted(grid, error, sha)
-    return [answer for answer in answers if answer is not None]
+        if not isinstance(decoded, Converted):
+            gray, sha = decoded
+            decoded = Converted(*_grid(gray), sha)
+        answers.append(decoded)
+    return answers
 
 
 def worker_died(task: Task) -> Converted:

@@ -15,8 +15,12 @@ corners, which scanners and folded pages add.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from scipy import ndimage
+
+
+TALL = np.ones((5, 1), dtype=np.uint8)  # a tilted line steps between rows: 2 rows either side
+NEAR = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-neighbours, as binary_dilation's default
 
 
 def remove_rules(mask: np.ndarray) -> np.ndarray:
@@ -33,26 +37,27 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     if h < 12 or w < 12:
         return mask
-    if np.count_nonzero(mask.any(axis=0)) < 0.6 * w:
+    ink = _u8(mask)
+    if cv2.countNonZero(cv2.reduce(ink, 0, cv2.REDUCE_MAX)) < 0.6 * w:
         return mask  # the ink is narrower than any line would be
     # a slightly tilted line steps between rows: look for runs in a mask
     # thickened vertically, then take the real pixels around them
-    tall = ndimage.maximum_filter1d(mask.astype(np.uint8), 5, axis=0).astype(bool)
-    if tall.sum(axis=1).max() < 0.6 * w:
+    tall = cv2.dilate(ink, TALL)
+    if cv2.minMaxLoc(cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S))[1] < 0.6 * w:
         return mask  # no row could hold a long line: most digits stop here
-    long_h = ndimage.maximum_filter1d(_runs(tall, int(0.6 * w), axis=1).astype(np.uint8), 5, axis=0)
-    long_h = long_h.astype(bool) & mask
+    mask = ink.view(bool)
+    long_h = (cv2.dilate(_runs(tall, int(0.6 * w), axis=1), TALL) & ink).view(bool)
     bands, merged = _find_bands(mask, long_h)
     if not bands and not merged:
         return mask  # wide, but no thin band: a digit's own bar, not a ruled line
     edge = np.zeros_like(mask)
     edge[:, : w // 5] = True
     edge[:, w - w // 5 :] = True
-    sides = _runs(mask, int(0.6 * h), axis=0) & edge  # long vertical lines near the edges
+    sides = _runs(ink, int(0.6 * h), axis=0).view(bool) & edge  # long vertical lines near the edges
     rest = mask & ~sides  # the digit, as far as lines go
     for top, bottom in bands:
         rest[top:bottom] &= ~long_h[top:bottom]
-    if rest.sum() < 0.1 * mask.sum():
+    if np.count_nonzero(rest) < 0.1 * np.count_nonzero(mask):
         return mask  # (almost) nothing but lines: better keep it all
     boxed = _box_lines(mask, long_h, bands + merged, sides, rest)
     if boxed is not None:
@@ -63,10 +68,10 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     for top, bottom in bands:
         if _span(long_h[top:bottom]) < 1.3 * (cols[-1] - cols[0] + 1):
             continue  # not much longer than the digit: may be its own bar
-        band = np.zeros_like(mask)
+        band = np.zeros_like(ink)
         band[top:bottom] = long_h[top:bottom]
         below = top >= (rows[0] + rows[-1]) / 2
-        detached = not (ndimage.binary_dilation(band, iterations=2) & rest).any()
+        detached = not (cv2.dilate(band, NEAR, iterations=2).view(bool) & rest).any()
         if below or detached:
             out &= ~_line_pixels(long_h, top, bottom)[0]
     return out
@@ -85,7 +90,7 @@ def _box_lines(
     ends = [top < 0.3 * h or top > 0.7 * h for top, _ in wide]
     if not any(ends):
         return None
-    upright = sides & _runs(mask, int(0.8 * h), axis=0) if sides.any() else sides
+    upright = sides & _runs(mask, int(0.8 * h), axis=0).view(bool) if sides.any() else sides
     left, right = upright[:, : w // 2], upright[:, w // 2 :]
     if not (left.any() or right.any()):
         return None  # a box shows three sides at least: one line across is not one
@@ -114,16 +119,25 @@ def _stroke_width(mask: np.ndarray) -> float:
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     edges = np.flatnonzero(np.diff(padded.ravel()))
-    return float(np.median(edges[1::2] - edges[::2])) if edges.size else 0.0
+    if not edges.size:
+        return 0.0
+    runs = edges[1::2] - edges[::2]
+    middle = runs.size // 2  # the median, by one partial sort
+    if runs.size % 2:
+        return float(np.partition(runs, middle)[middle])
+    part = np.partition(runs, [middle - 1, middle])
+    return 0.5 * (float(part[middle - 1]) + float(part[middle]))
 
 
 def _width(lines: np.ndarray) -> float:
     """Width of vertical lines: ink pixels per row they cross."""
-    return float(lines.sum()) / max(1, int(np.count_nonzero(lines.any(axis=1))))
+    u8 = _u8(lines)
+    return cv2.countNonZero(u8) / max(1, cv2.countNonZero(cv2.reduce(u8, 1, cv2.REDUCE_MAX)))
 
 
 def _span(line: np.ndarray) -> int:
-    return int(np.count_nonzero(line.any(axis=0)))
+    """How many columns ``line`` reaches."""
+    return cv2.countNonZero(cv2.reduce(_u8(line), 0, cv2.REDUCE_MAX))
 
 
 def _find_bands(mask: np.ndarray, long_h: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -138,12 +152,12 @@ def _find_bands(mask: np.ndarray, long_h: np.ndarray) -> tuple[list[tuple[int, i
     bands: list[tuple[int, int]] = []
     merged: list[tuple[int, int]] = []
     straight: np.ndarray | None = None
-    for top, bottom in _bands(np.asarray(long_h.any(axis=1)), h):
+    for top, bottom in _bands(cv2.reduce(_u8(long_h), 1, cv2.REDUCE_MAX).ravel(), h):
         if bottom - top <= thin:
             bands.append((top, bottom))
             continue
         if straight is None:
-            straight = np.asarray(_runs(mask, int(0.6 * w), axis=1).any(axis=1))
+            straight = np.asarray(_runs(mask, int(0.6 * w), axis=1).view(bool).any(axis=1))
         rows = np.zeros(h, dtype=bool)
         rows[top:bottom] = straight[top:bottom]
         rows[1:] |= rows[:-1].copy()  # one row either side: a tilted line
@@ -168,10 +182,14 @@ def _line_pixels(long_h: np.ndarray, top: int, bottom: int) -> tuple[np.ndarray,
     thickness = max(1.0, float(filled[int(0.2 * (filled.size - 1))]))
     alone = counts[xs] <= thickness + 1
     x, y = xs[alone].astype(np.float64), ys[alone].astype(np.float64)
-    spread = float(((x - x.mean()) ** 2).sum()) if x.size else 0.0
+    spread = 0.0
+    if x.size:
+        x_mean, y_mean = float(x.sum()) / x.size, float(y.sum()) / y.size
+        dx = x - x_mean
+        spread = float(dx @ dx)
     if spread > 0:  # least squares line through the line-only columns
-        slope = float(((x - x.mean()) * (y - y.mean())).sum()) / spread
-        offset = float(y.mean()) - slope * float(x.mean())
+        slope = float(dx @ (y - y_mean)) / spread
+        offset = y_mean - slope * x_mean
     else:
         slope, offset = 0.0, float(np.median(ys))
     near = np.abs(ys - (offset + slope * xs)) <= thickness / 2 + 1
@@ -179,21 +197,41 @@ def _line_pixels(long_h: np.ndarray, top: int, bottom: int) -> tuple[np.ndarray,
     return line, thickness
 
 
+def _u8(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask as ``uint8`` 0/1 for OpenCV (a view when it can be)."""
+    mask = np.ascontiguousarray(mask)
+    return mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+
+
 def _runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
-    """Pixels of ``mask`` lying in a straight run of at least ``length`` along ``axis``."""
+    """Pixels of ``mask`` lying in a straight run of at least ``length`` along ``axis``.
+
+    ``mask`` is bool or ``uint8`` 0/1; the answer is ``uint8`` 0/1 (``.view(bool)`` for a mask).
+    """
+    ink = _u8(mask)
     if length < 2:
-        return mask.copy()
+        return ink.copy()
     length |= 1  # odd: erosion and dilation then use the same centred window
-    # zeros beyond the edges: a run that reaches the border is not mirrored into a longer one
-    core = ndimage.minimum_filter1d(mask.astype(np.uint8), length, axis=axis, mode="constant", cval=0)
-    return ndimage.maximum_filter1d(core, length, axis=axis).astype(bool) & mask
+    # an opening by a line, as two running sums (their cost does not grow with the length):
+    # the centres of full windows (zeros beyond the edges: a run that reaches the border is
+    # not mirrored into a longer one), then every pixel of a window holding such a centre
+    window = (length, 1) if axis == 1 else (1, length)  # OpenCV's (width, height)
+    full = cv2.boxFilter(ink, cv2.CV_32F, window, normalize=False, borderType=cv2.BORDER_CONSTANT) >= length
+    covered = cv2.boxFilter(full.view(np.uint8), cv2.CV_32F, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return (covered > 0).view(np.uint8) & ink
 
 
 def _bands(rows: np.ndarray, max_thickness: int) -> list[tuple[int, int]]:
     """Runs of True in ``rows`` no thicker than ``max_thickness``: ``(start, stop)``."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))
-    pairs = list(zip(edges[::2], edges[1::2], strict=True))
-    return [(a, b) for a, b in pairs if b - a <= max_thickness]
+    found, start = [], None
+    for i, on in enumerate([*rows.tolist(), False]):  # a few dozen rows: plain Python is quickest
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            if i - start <= max_thickness:
+                found.append((start, i))
+            start = None
+    return found
 
 
 def remove_margins(mask: np.ndarray) -> np.ndarray:
@@ -208,6 +246,10 @@ def remove_margins(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     if h < 12 or w < 12:
         return mask
+    ink = _u8(mask)
+    if cv2.countNonZero(ink) == cv2.countNonZero(ink[1:-1, 1:-1]):
+        return mask  # no ink on the edges: no strip, no corner; most scans stop here
+    mask = ink.view(bool)
     margin = np.zeros_like(mask)  # the strips' lines
     for axis, size in ((0, w), (1, h)):  # the columns' fill (left, right), then the rows'
         fill = np.count_nonzero(mask, axis=axis) / mask.shape[axis]
@@ -222,14 +264,13 @@ def remove_margins(mask: np.ndarray) -> np.ndarray:
     strips = bool(margin.any())
     if not strips and not _ink_in_a_corner(mask):
         return mask  # most scans stop here
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    drop = np.zeros(count + 1, dtype=bool)
-    for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
-        if strips and margin[rows, cols][labels[rows, cols] == index].all():
-            drop[index] = True  # wholly inside a strip
-        touches = (rows.start == 0 or rows.stop == h) and (cols.start == 0 or cols.stop == w)
-        if touches and rows.stop - rows.start <= h / 3 and cols.stop - cols.start <= w / 3:
-            drop[index] = True  # a dark corner
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_32S)
+    x, y, bw, bh = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    touches = ((y == 0) | (y + bh == h)) & ((x == 0) | (x + bw == w))
+    drop = touches & (bh <= h / 3) & (bw <= w / 3)  # a dark corner
+    if strips:  # wholly inside a strip: no pixel outside it
+        drop |= np.bincount(labels[mask & ~margin], minlength=count) == 0
+    drop[0] = False  # the paper
     return mask & ~drop[labels] if drop.any() else mask
 
 

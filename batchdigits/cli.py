@@ -19,9 +19,9 @@ import typer
 # scipy, Pillow or scikit-learn (benchmarks/startup.py); the commands import them.
 from . import __version__
 from .clihelp import CONTEXT, Command, Group
-from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE, DEFAULT_SCHEDULER_TIMEOUT
 from .exitcodes import (
-    EXIT_BROKEN_PIPE, EXIT_FILE_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE,
+    EXIT_BROKEN_PIPE, EXIT_FILE_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE, Unusable,
 )
 
 from rich.console import Console
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
     "1 run completed but some files were errors; "
-    "2 unusable arguments, folder, output or model; "
+    "2 unusable arguments, folder, output, lock file or model, a file the system refuses (one line "
+    "naming it), or a dask cluster that cannot be used (bad/unreachable scheduler, no worker within "
+    "--scheduler-timeout, scheduler lost); "
     "75 another run holds the output's lock; "
     "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact unless the message says otherwise; "
     "141 standard output closed by its reader (| head); "
@@ -126,10 +128,10 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
         _silence_stdout()
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
-    except OSError as exc:
-        if debug or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except OSError as exc:  # a file or folder the system would not let us use: its name and why
+        if debug:
             raise
-        error(console, f"no space left on device: {exc.filename}")
+        error(console, os_problem(exc))
         raise typer.Exit(EXIT_USAGE) from None
     except Exception as exc:
         if _is_a(exc, "run.lock", "OutputLocked"):
@@ -137,11 +139,25 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
             raise typer.Exit(EXIT_LOCKED) from None
         if debug:
             raise
-        if isinstance(exc, UsageProblem) or _is_a(exc, "learn.model", "ModelError"):
+        if isinstance(exc, (UsageProblem, Unusable)) or _is_a(exc, "learn.model", "ModelError"):
             error(console, str(exc))
             raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def os_problem(exc: OSError) -> str:
+    """An ``OSError`` in one line naming its file: ``no space left on device: p.csv``;
+    a failed replace names its target: ``cannot replace p.csv: no such file or directory``."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on device"
+    else:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    if exc.filename2 is not None:
+        return f"cannot replace {os.fsdecode(exc.filename2)}: {reason}"
+    if isinstance(exc.filename, (str, bytes)):
+        return f"{reason}: {os.fsdecode(exc.filename)}"
+    return reason
 
 
 def _silence_stdout() -> None:
@@ -376,6 +392,14 @@ def classify(
         Optional[str],
         typer.Option("--scheduler", metavar="ADDR", help="With --backend dask: the scheduler address, e.g. tcp://host:8786."),
     ] = None,
+    scheduler_timeout: Annotated[
+        float,
+        typer.Option(
+            "--scheduler-timeout", metavar="SECONDS",
+            help="With --backend dask: how long to wait to reach the scheduler and for a first worker "
+            "to join it; then exit 2.",
+        ),
+    ] = DEFAULT_SCHEDULER_TIMEOUT,
     incremental: Annotated[
         bool,
         typer.Option(
@@ -449,6 +473,7 @@ def classify(
         check_range("--jobs", jobs, 0)
         check_range("--min-confidence", min_confidence, 0.0, 1.0)
         check_range("--max-pixels", max_pixels, 1)
+        check_range("--scheduler-timeout", scheduler_timeout, 0.1)
         check_folder(folder)
         check_output(out)
         check_replaceable(out, folder, force)
@@ -468,6 +493,10 @@ def classify(
                 "`classify --incremental --model model.skops`"
             )
         check_backend(backend.value, scheduler)
+        if backend == Backend.dask and not debug:  # what goes wrong on the cluster: our one line
+            from .run.cluster import silence_distributed_logs
+
+            silence_distributed_logs()
         corrections = open_corrections(corrections_path, folder)
         if out != "-":  # a second run on this output is refused at once, not after the model loaded
             held.enter_context(output_lock(out))
@@ -476,7 +505,7 @@ def classify(
             check_adaptable(model)
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
-            scheduler=scheduler, max_pixels=max_pixels,
+            scheduler=scheduler, scheduler_timeout=scheduler_timeout, max_pixels=max_pixels,
         )
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
@@ -545,6 +574,9 @@ def train(
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all).")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --out even if it is a device, FIFO or socket.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Train a model, print its holdout report and save it with skops.
@@ -570,6 +602,7 @@ def train(
         if classifier.value not in CLASSIFIERS:
             raise UsageProblem(f"unknown classifier {classifier.value!r}; choose {', '.join(CLASSIFIERS)}")
         check_output(str(out))
+        check_replaceable(str(out), Path("."), force, csv_only=False)
         if unlabelled and classifier.value == "logistic":
             raise UsageProblem("--unlabelled needs --classifier svc or knn (they keep their training grids)")
         for folder in unlabelled or []:
@@ -632,6 +665,9 @@ def evaluate(
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all).")] = 0,
     allow_pickle: PickleOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --json even if it is a device, FIFO or socket.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Measure a model on labelled scans: accuracy, per status, reliability, per class, confusion, worst mistakes.
@@ -656,6 +692,7 @@ def evaluate(
         check_range("--min-confidence", min_confidence, 0.0, 1.0)
         if json_path is not None:
             check_output(str(json_path))
+            check_replaceable(str(json_path), folder, force, csv_only=False)
         try:
             items = from_csv(str(labels)) if labels else from_folders(str(folder))
         except DatasetError as exc:

@@ -19,6 +19,7 @@ from typing import IO
 import numpy as np
 
 from ..learn.adapt import AdaptError, Adaptation, adapt_model
+from .atomic import naming
 from .classify import Batch, Known, Result, Settings, iter_converted, predict_batch
 from .corrections import Corrections
 from .files import Found
@@ -43,38 +44,45 @@ def adapted_results(
     adaptation did (``Adaptation.as_dict()``, or why it was skipped).
     """
     phase = on_phase or (lambda _name, _n: None)
+    # an error writing or reading the spool names the temporary folder, not the CSV
+    spool_name = f"{tempfile.gettempdir()} (the temporary folder; TMPDIR sets it)"
     with tempfile.TemporaryFile() as spool:
-        grids = _first_pass(iter_converted(found, settings, on_skip, Known(corrections=corrections)), spool, phase)
+        converted = iter_converted(found, settings, on_skip, Known(corrections=corrections))
+        grids = _first_pass(converted, spool, spool_name, phase)
         phase("adapting", 0)
         adapted, info = _adapt(model, grids)
         del grids
         if on_adapted is not None:
             on_adapted(info)
         phase("classifying", 0)
-        spool.seek(0)
-        for batch in _batches(spool):
+        with naming(spool_name):
+            spool.seek(0)  # flushes what is still buffered
+        for batch in _batches(spool, spool_name):
             yield from predict_batch(batch, adapted, settings.min_confidence, corrections)
 
 
-def _first_pass(batches: Iterable[Batch], spool: IO[bytes], phase: Phase) -> np.ndarray:
+def _first_pass(batches: Iterable[Batch], spool: IO[bytes], name: str, phase: Phase) -> np.ndarray:
     """Spool every batch; return the grids ``(n, 64)`` as uint8, in order."""
     parts = []
     for batch in batches:
         kept = [c.grid.reshape(64) for _, c in batch if c is not None and c.grid is not None]
         if kept:
             parts.append(np.asarray(kept, np.uint8))
-        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        with naming(name):
+            pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
         phase("converting", len(batch))
     return np.concatenate(parts) if parts else np.zeros((0, 64), np.uint8)
 
 
-def _batches(spool: IO[bytes]) -> Iterator[Batch]:
+def _batches(spool: IO[bytes], name: str) -> Iterator[Batch]:
     """Read back what :func:`_first_pass` wrote (our own file: pickle is safe here)."""
     while True:
         try:
-            yield pickle.load(spool)
+            with naming(name):
+                batch = pickle.load(spool)
         except EOFError:
             return
+        yield batch
 
 
 def _adapt(model: DigitModel, grids: np.ndarray) -> tuple[DigitModel, dict[str, object]]:

@@ -31,7 +31,7 @@ from .concurrency import default_jobs, map_ordered
 from .corrections import Corrections
 from .atomic import is_temp_for, naming, remove_stale_temps, temp_beside
 from .files import Found, walk
-from ..image.convert import Converted, Task, convert_chunk, worker_died
+from ..image.convert import WORKER_DIED, Converted, Task, convert_chunk, worker_died
 from ..image.grid import GRID_VERSION
 from .incremental import (
     FileStamp,
@@ -47,7 +47,9 @@ from .state import own_file_names, state_path
 from ..learn.model import DigitModel, get_default_model
 from .report import Report
 from .write import Row, open_csv
-from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
+from ..defaults import (
+    DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE, DEFAULT_SCHEDULER_TIMEOUT,
+)
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
@@ -61,6 +63,7 @@ class Settings:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     backend: str = "loky"
     scheduler: str | None = None
+    scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT  # dask: seconds to reach it, and for a first worker
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are error rows, never decoded
 
 
@@ -166,7 +169,8 @@ def iter_converted(
 
     jobs = settings.jobs or default_jobs()
     results = map_ordered(
-        convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died
+        convert_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died,
+        scheduler_timeout=settings.scheduler_timeout,
     )
     batch: Batch = []
     for converted in results:
@@ -210,9 +214,15 @@ def _size(slot: Slot) -> int:
         return 0  # the worker reports why
 
 
-# errors that depend on the file system, not on the file's bytes: a chmod or a
-# new link target changes no size or mtime, so such rows are always retried
-TRANSIENT_ERRORS = ("permission denied", "file not found", "broken symbolic link", "symbolic link loop")
+# errors that depend on the file system or the moment, not on the file's bytes: a
+# chmod or a new link target changes no size or mtime, and a worker killed (the OOM
+# killer), a disk error, a full file table or memory pressure may be gone next run
+# -- so such rows are always retried, as a full run would read the file again
+TRANSIENT_ERRORS = (
+    "permission denied", "file not found", "broken symbolic link", "symbolic link loop",
+    WORKER_DIED, "input/output error", "too many open files", "cannot allocate memory",
+    "cannot decode image: it needs more memory",
+)
 
 
 def _retry(row: Row) -> bool:

@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 from joblib import Parallel, cpu_count, delayed
 
 from .cluster import cluster_map
+from ..defaults import DEFAULT_SCHEDULER_TIMEOUT
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -62,6 +63,7 @@ def map_ordered(
     backend: str = "loky",
     scheduler: str | None = None,
     died: Callable[[T], R] | None = None,
+    scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
 ) -> Iterator[list[R]]:
     """Yield ``func(chunk)`` (one answer per item) for every chunk, in input order.
 
@@ -73,7 +75,7 @@ def map_ordered(
     """
     rest = iter(chunks)
     if backend == "dask":
-        yield from cluster_map(func, rest, scheduler, died)
+        yield from cluster_map(func, rest, scheduler, died, scheduler_timeout)
         return
     first = None
     for chunk in rest:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import batchdigits.run.adaptrun as adaptrun_module
-import batchdigits.run.classify as classify_module
-from batchdigits.run.classify import CHUNK_SIZE
+import batchdigits.run.pipeline as pipeline_module
+from batchdigits.run.pipeline import CHUNK_SIZE
 from batchdigits.run.corrections import Correction, write_corrections
 from helpers import one_line_error, read_csv, run_cli, run_script
 from imagemaker import save_digit
@@ -92,13 +92,13 @@ def test_the_out_folder_removed_mid_run_exits_2_naming_the_csv(tmp_path, folder,
     """Issue 22 #9: failed before (a traceback out of the CLI)."""
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    real = classify_module.predict_batch
+    real = pipeline_module.predict_batch
 
     def remove_folder_first(*args, **kwargs):
         shutil.rmtree(out_dir, ignore_errors=True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(classify_module, "predict_batch", remove_folder_first)
+    monkeypatch.setattr(pipeline_module, "predict_batch", remove_folder_first)
 
     result = run_cli("classify", folder, "--out", out_dir / "p.csv", "--jobs", "1")
 

@@ -2,14 +2,14 @@
 
 For an output ``predictions.csv`` they are ``.predictions.csv.state.json``
 and ``.predictions.csv.lock`` in the same directory (a name over 200 bytes
-is shortened there, see :func:`batchdigits.run.atomic.short_name`).
+is shortened there, see :func:`batchdigits.io.atomic.short_name`).
 """
 
 from __future__ import annotations
 
 import os
 
-from .atomic import short_name
+from ..io.atomic import short_name
 
 
 def state_path(out: str) -> str:

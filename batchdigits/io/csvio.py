@@ -64,6 +64,6 @@ def open_csv_input(path: str) -> IO[str]:
     """Open a CSV to read: ``utf-8-sig``, ``newline=""`` (for ``csv``), never blocking.
 
     Raises ``OSError`` as ``open`` does, and
-    :class:`~batchdigits.run.files.NotRegularFile` for a FIFO, socket or device.
+    :class:`~batchdigits.io.files.NotRegularFile` for a FIFO, socket or device.
     """
     return io.TextIOWrapper(open_input(path), encoding="utf-8-sig", newline="")

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from .. import __version__
-from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
+from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE, DEFAULT_SCHEDULER_TIMEOUT
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_folder, check_output, check_range,
     check_replaceable, choices, handled_errors, interrupt_on_sigterm, open_full_model, open_model,
@@ -169,6 +169,14 @@ def classify(
         Optional[str],
         typer.Option("--scheduler", metavar="ADDR", help="With --backend dask: the scheduler address, e.g. tcp://host:8786."),
     ] = None,
+    scheduler_timeout: Annotated[
+        float,
+        typer.Option(
+            "--scheduler-timeout", metavar="SECONDS",
+            help="With --backend dask: how long to wait to reach the scheduler and for a first worker "
+            "to join it; then exit 2.",
+        ),
+    ] = DEFAULT_SCHEDULER_TIMEOUT,
     incremental: Annotated[
         bool,
         typer.Option(
@@ -239,6 +247,7 @@ def classify(
         check_range("--jobs", jobs, 0)
         check_range("--min-confidence", min_confidence, 0.0, 1.0)
         check_range("--max-pixels", max_pixels, 1)
+        check_range("--scheduler-timeout", scheduler_timeout, 0.1)
         check_folder(folder)
         check_output(out)
         check_replaceable(out, folder, force)
@@ -256,6 +265,10 @@ def classify(
                 "`classify --incremental --model model.skops`"
             )
         check_backend(backend.value, scheduler)
+        if backend == Backend.dask and not debug:  # what goes wrong on the cluster: our one line
+            from ..io.cluster import silence_distributed_logs
+
+            silence_distributed_logs()
         if out != "-":  # a second run on this output is refused at once, not after the model loaded
             held.enter_context(output_lock(out))
         from ..run.classify import classify_folder
@@ -274,7 +287,7 @@ def classify(
             model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
-            scheduler=scheduler, max_pixels=max_pixels,
+            scheduler=scheduler, scheduler_timeout=scheduler_timeout, max_pixels=max_pixels,
         )
         sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:

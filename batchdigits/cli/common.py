@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 
-from ..exitcodes import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
+from ..exitcodes import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE, Unusable
 from .ui import error, log
 
 if TYPE_CHECKING:
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
     "1 run completed but some files were errors; "
-    "2 unusable arguments, folder, output or model; "
+    "2 unusable arguments, folder, output, lock file or model, a file the system refuses (one line "
+    "naming it), or a dask cluster that cannot be used (bad/unreachable scheduler, no worker within "
+    "--scheduler-timeout, scheduler lost); "
     "75 another run holds the output's lock; "
     "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact unless the message says otherwise; "
     "141 standard output closed by its reader (| head); "
@@ -97,10 +99,10 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
         _silence_stdout()
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
-    except OSError as exc:
-        if debug or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except OSError as exc:  # a file or folder the system would not let us use: its name and why
+        if debug:
             raise
-        error(console, f"no space left on device: {exc.filename}")
+        error(console, os_problem(exc))
         raise typer.Exit(EXIT_USAGE) from None
     except Exception as exc:
         if _is_a(exc, "run.lock", "OutputLocked"):
@@ -108,11 +110,25 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
             raise typer.Exit(EXIT_LOCKED) from None
         if debug:
             raise
-        if isinstance(exc, UsageProblem) or _is_a(exc, "learn.model", "ModelError"):
+        if isinstance(exc, (UsageProblem, Unusable)) or _is_a(exc, "learn.model", "ModelError"):
             error(console, str(exc))
             raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def os_problem(exc: OSError) -> str:
+    """An ``OSError`` in one line naming its file: ``no space left on device: p.csv``;
+    a failed replace names its target: ``cannot replace p.csv: no such file or directory``."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on device"
+    else:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    if exc.filename2 is not None:
+        return f"cannot replace {os.fsdecode(exc.filename2)}: {reason}"
+    if isinstance(exc.filename, (str, bytes)):
+        return f"{reason}: {os.fsdecode(exc.filename)}"
+    return reason
 
 
 def _silence_stdout() -> None:

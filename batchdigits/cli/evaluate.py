@@ -11,7 +11,7 @@ from rich.console import Console
 from ..defaults import DEFAULT_MIN_CONFIDENCE
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_folder, check_output, check_range,
-    handled_errors, open_full_model,
+    check_replaceable, handled_errors, open_full_model,
 )
 from .ui import log, stderr_console
 
@@ -33,6 +33,9 @@ def evaluate(
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all).")] = 0,
     allow_pickle: PickleOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --json even if it is a device, FIFO or socket.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Measure a model on labelled scans: accuracy, per status, reliability, per class, confusion, worst mistakes.
@@ -59,6 +62,7 @@ def evaluate(
         check_range("--min-confidence", min_confidence, 0.0, 1.0)
         if json_path is not None:
             check_output(str(json_path))
+            check_replaceable(str(json_path), folder, force, csv_only=False)
         try:
             items = from_csv(str(labels)) if labels else from_folders(str(folder))
         except DatasetError as exc:

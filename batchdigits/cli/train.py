@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from .common import DebugOption, UsageProblem, check_folder, check_output, choices, handled_errors
+from .common import (
+    DebugOption, UsageProblem, check_folder, check_output, check_replaceable, choices, handled_errors,
+)
 from .ui import log, stderr_console
 
 
@@ -48,6 +50,9 @@ def train(
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes (0 = all).")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --out even if it is a device, FIFO or socket.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Train a model, print its holdout report and save it with skops.
@@ -73,6 +78,7 @@ def train(
         if classifier.value not in CLASSIFIERS:
             raise UsageProblem(f"unknown classifier {classifier.value!r}; choose {', '.join(CLASSIFIERS)}")
         check_output(str(out))
+        check_replaceable(str(out), Path("."), force, csv_only=False)
         if unlabelled and classifier.value == "logistic":
             raise UsageProblem("--unlabelled needs --classifier svc or knn (they keep their training grids)")
         for folder in unlabelled or []:

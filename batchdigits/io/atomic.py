@@ -7,6 +7,7 @@ previous file untouched; a run killed with SIGKILL leaves at most one
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -15,8 +16,22 @@ from typing import IO
 
 
 def temp_prefix(target: str) -> str:
-    """File-name prefix of the temporary files made for ``target``."""
-    return f".{os.path.basename(target)}."
+    """File-name prefix of the temporary files made for ``target``.
+
+    >>> len(temp_prefix("x" * 240 + ".csv").encode()) < 255 - 21
+    True
+    """
+    return f".{short_name(os.path.basename(target))}."
+
+
+def short_name(name: str) -> str:
+    """``name`` as the start of a hidden file's name: whole when it is short, else its
+    first 100 bytes and a hash of it, so the hidden name (``name`` plus a few dozen
+    bytes) stays within the 255 bytes a file name may have wherever ``name`` fits."""
+    raw = os.fsencode(name)
+    if len(raw) <= _LONG_NAME:
+        return name
+    return f"{raw[:100].decode('utf-8', errors='ignore')}~{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 def is_temp_for(target: str, name: str) -> bool:
@@ -49,6 +64,7 @@ def owned_temp(target: str) -> Iterator[tuple[int, str]]:
             unlink_quietly(tmp)
 
 
+_LONG_NAME = 200  # bytes of a target's name kept whole in its temporary files' names
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -56,13 +72,14 @@ _REPLACES: list[tuple[str, str]] = []  # (target, temp file) of every replace be
 
 
 @contextmanager
-def naming(path: str) -> Iterator[None]:
-    """An ``OSError`` from the block without a file name (a ``write`` on a full disk)
-    gets ``path`` as its ``filename``, so the message can say which file."""
+def naming(path: str, temp: str | None = None) -> Iterator[None]:
+    """An ``OSError`` from the block without a file name (a ``write`` on a full disk),
+    or naming ``path``'s temporary file ``temp``, gets ``path`` as its ``filename``,
+    so the message says which file -- the one people know."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is None:
+        if exc.filename is None or (temp is not None and exc.filename == temp):
             exc.filename = path
         raise
 
@@ -70,7 +87,7 @@ def naming(path: str) -> Iterator[None]:
 @contextmanager
 def atomic_write(target: str, binary: bool = False) -> Iterator[IO]:
     """Yield a file handle whose content replaces ``target`` on success."""
-    with owned_temp(target) as (fd, tmp), naming(target):
+    with owned_temp(target) as (fd, tmp), naming(target, tmp):
         if binary:
             fh: IO = os.fdopen(fd, "wb")
         else:

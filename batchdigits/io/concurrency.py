@@ -32,6 +32,7 @@ from typing import Generic, TypeVar
 from joblib import Parallel, cpu_count, delayed
 
 from .cluster import cluster_map
+from ..defaults import DEFAULT_SCHEDULER_TIMEOUT
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,6 +65,7 @@ def map_ordered(
     scheduler: str | None = None,
     died: Callable[[T], R] | None = None,
     shared: object = None,
+    scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
 ) -> Iterator[list[R]]:
     """Yield ``func(chunk)`` (one answer per item) for every chunk, in input order.
 
@@ -78,7 +80,7 @@ def map_ordered(
     """
     rest = iter(chunks)
     if backend == "dask":
-        yield from cluster_map(func, rest, scheduler, died, shared)
+        yield from cluster_map(func, rest, scheduler, died, shared, scheduler_timeout)
         return
     if shared is not None:
         func = functools.partial(func, shared=shared)

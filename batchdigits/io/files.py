@@ -63,24 +63,37 @@ def walk(
     recursive: bool = True,
     ignore: Callable[[str], bool] | None = None,
 ) -> Iterator[Found]:
-    """Yield every file under ``root`` in sorted relative-path order.
+    """Yield every file under ``root`` in sorted relative-path order, at any depth.
 
     ``ignore(path)`` may return True for files that must not be seen at all
-    (the run's own output, state and temporary files).
+    (the run's own output, state and temporary files).  A folder that cannot
+    be listed or even looked at (a full path over the system's limit, no
+    search permission) is yielded as ``"unlistable"`` with the reason: every
+    file gets a row or its folder an error row, never silence.  Depth costs
+    no recursion: the folders being walked are an explicit stack.
     """
     seen: set[tuple[int, int]] = set()
     st = os.stat(root)
     seen.add((st.st_dev, st.st_ino))
-    yield from _walk_dir(root, "", recursive, ignore, seen)
+    stack: list[Iterator[Found | tuple[str, str]]] = [_listing(root, "", recursive, ignore, seen)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif isinstance(item, Found):
+            yield item
+        else:  # a folder to enter, where it sorts
+            stack.append(_listing(item[0], item[1], recursive, ignore, seen))
 
 
-def _walk_dir(
+def _listing(
     path: str,
     rel: str,
     recursive: bool,
     ignore: Callable[[str], bool] | None,
     seen: set[tuple[int, int]],
-) -> Iterator[Found]:
+) -> Iterator[Found | tuple[str, str]]:
+    """One folder's files as :class:`Found`, and its subfolders to enter as ``(path, rel)``."""
     try:
         entries = _sorted_entries(path)
     except OSError as exc:
@@ -89,8 +102,12 @@ def _walk_dir(
     for entry, is_dir in entries:
         child_rel = rel + csv_name(entry.name)
         if is_dir:
-            if recursive and _first_visit(entry, seen):
-                yield from _walk_dir(entry.path, child_rel + "/", recursive, ignore, seen)
+            if recursive:
+                problem = _first_visit(entry, seen)
+                if problem:
+                    yield Found(entry.path, child_rel, "unlistable", problem)
+                elif problem is not None:
+                    yield entry.path, child_rel + "/"
             continue
         if ignore is not None and ignore(entry.path):
             continue
@@ -127,16 +144,18 @@ def _is_special(entry: os.DirEntry[str]) -> bool:
     return not stat.S_ISREG(mode)
 
 
-def _first_visit(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
+def _first_visit(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> str | None:
+    """``""``: enter this folder; ``None``: already visited (a symlink loop); else why
+    it cannot be entered (its ``stat`` failed: a path too long, no search permission)."""
     try:
         st = entry.stat()
-    except OSError:
-        return False
+    except OSError as exc:
+        return _reason(exc)
     key = (st.st_dev, st.st_ino)
     if key in seen:
-        return False
+        return None
     seen.add(key)
-    return True
+    return ""
 
 
 def csv_name(name: str) -> str:

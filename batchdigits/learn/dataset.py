@@ -23,6 +23,7 @@ import numpy as np
 
 from ..image.convert import Task, convert_chunk, worker_died
 from ..io.labels import parse_label
+from ..io.csvio import open_csv_input
 from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import path_from_csv, walk
 
@@ -91,7 +92,7 @@ def read_labels(path: str, root: str | None = None) -> LabelsCsv:
     """
     base = root or os.path.dirname(os.path.abspath(path))
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open_csv_input(path) as fh:  # a BOM is skipped; a FIFO is refused, never waited on
             reader = csv.DictReader(fh)
             if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
                 raise DatasetError(f"{path} needs a header with 'path' and 'label' columns")

@@ -277,8 +277,9 @@ def _load_pickle(path: str) -> Any:
 
     try:
         return joblib.load(path)
-    except Exception as exc:
-        raise ModelError(f"{path} could not be loaded as pickle/joblib ({exc})") from None
+    except Exception as exc:  # pickle's reasons for garbage are bare: KeyError(34) says "34"
+        reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, LookupError) or not str(exc) else str(exc)
+        raise ModelError(f"{path} is not a pickle/joblib file, or a damaged one ({reason})") from None
 
 
 def _as_model(obj: Any, path: str, within: str = "") -> DigitModel:

@@ -20,6 +20,7 @@ from typing import IO
 
 import numpy as np
 
+from ..io.atomic import naming
 from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import Found
 from ..learn.adapt import AdaptError, Adaptation, adapt_model
@@ -47,18 +48,21 @@ def adapted_results(
     adaptation did (``Adaptation.as_dict()``, or why it was skipped).
     """
     phase = on_phase or (lambda _name, _n: None)
+    # an error writing or reading the spool names the temporary folder, not the CSV
+    spool_name = f"{tempfile.gettempdir()} (the temporary folder; TMPDIR sets it)"
     with tempfile.TemporaryFile() as spool:
         first = iter_read(found, settings, on_skip, Known(corrections=corrections))
-        grids = _first_pass(first, spool, phase)
+        grids = _first_pass(first, spool, spool_name, phase)
         phase("adapting", 0)
         adapted, info = _adapt(model, grids)
         del grids
         if on_adapted is not None:
             on_adapted(info)
         phase("classifying", 0)
-        spool.seek(0)
+        with naming(spool_name):
+            spool.seek(0)  # flushes what is still buffered
         with worker_model(adapted, settings) as shared:
-            batches = _batches(spool)
+            batches = _batches(spool, spool_name)
             if shared is not None:
                 batches = _predicted(batches, settings, shared)
             for batch in batches:
@@ -81,7 +85,10 @@ def _predicted(batches: Iterator[Batch], settings: Settings, shared: object) -> 
 
     answers: list[tuple[int, float]] = []
     jobs = settings.jobs or default_jobs()
-    for part in map_ordered(read_grids, chunks(), jobs, settings.backend, settings.scheduler, shared=shared):
+    for part in map_ordered(
+        read_grids, chunks(), jobs, settings.backend, settings.scheduler,
+        shared=shared, scheduler_timeout=settings.scheduler_timeout,
+    ):
         if part:
             answers.extend(part)
             continue
@@ -97,25 +104,28 @@ def _predicted(batches: Iterator[Batch], settings: Settings, shared: object) -> 
         yield out
 
 
-def _first_pass(batches: Iterable[Batch], spool: IO[bytes], phase: Phase) -> np.ndarray:
+def _first_pass(batches: Iterable[Batch], spool: IO[bytes], name: str, phase: Phase) -> np.ndarray:
     """Spool every batch; return the grids ``(n, 64)`` as uint8, in order."""
     parts = []
     for batch in batches:
         kept = [r.grid.reshape(64) for _, r in batch if r is not None and r.grid is not None]
         if kept:
             parts.append(np.asarray(kept, np.uint8))
-        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        with naming(name):
+            pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
         phase("converting", len(batch))
     return np.concatenate(parts) if parts else np.zeros((0, 64), np.uint8)
 
 
-def _batches(spool: IO[bytes]) -> Iterator[Batch]:
+def _batches(spool: IO[bytes], name: str) -> Iterator[Batch]:
     """Read back what :func:`_first_pass` wrote (our own file: pickle is safe here)."""
     while True:
         try:
-            yield pickle.load(spool)
+            with naming(name):
+                batch = pickle.load(spool)
         except EOFError:
             return
+        yield batch
 
 
 def _adapt(model: DigitModel, grids: np.ndarray) -> tuple[DigitModel, dict[str, object]]:

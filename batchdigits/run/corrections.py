@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, UTC
 
 from ..io.atomic import atomic_write
+from ..io.csvio import CsvWriter, open_csv_input
 from ..io.files import csv_name
 from ..io.labels import parse_label
 from .write import Row
@@ -72,7 +73,7 @@ def read_corrections(path: str) -> dict[str, Correction]:
     header without ``path`` and ``label``, or a bad label.
     """
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open_csv_input(path) as fh:  # a BOM is skipped; a FIFO is refused, never waited on
             reader = csv.DictReader(fh)
             if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
                 raise CorrectionsError(f"{path} needs a header with 'path' and 'label' columns")
@@ -100,7 +101,7 @@ def read_corrections(path: str) -> dict[str, Correction]:
 def write_corrections(path: str, entries: Mapping[str, Correction]) -> None:
     """Replace the file at ``path`` atomically with ``entries``, sorted by path."""
     with atomic_write(path) as fh:
-        writer = csv.writer(fh, lineterminator="\n")
+        writer = CsvWriter(fh)
         writer.writerow(COLUMNS)
         for key in sorted(entries):
             c = entries[key]

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
-from ..image.convert import Task
+from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE, DEFAULT_SCHEDULER_TIMEOUT
+from ..image.convert import WORKER_DIED, Task
 from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import Found
 from ..learn.arrays import ArrayModel, ArraysFile, save_arrays
@@ -68,6 +68,7 @@ class Settings:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     backend: str = "loky"
     scheduler: str | None = None
+    scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT  # dask: seconds to reach it, and for a first worker
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are error rows, never decoded
 
 
@@ -220,7 +221,8 @@ def iter_read(
 
     jobs = settings.jobs or default_jobs()
     answers = map_ordered(
-        read_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died, shared=shared
+        read_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died, shared=shared,
+        scheduler_timeout=settings.scheduler_timeout,
     )
     batch: Batch = []
     for readings in answers:
@@ -264,9 +266,15 @@ def _size(slot: Slot) -> int:
         return 0  # the worker reports why
 
 
-# errors that depend on the file system, not on the file's bytes: a chmod or a
-# new link target changes no size or mtime, so such rows are always retried
-TRANSIENT_ERRORS = ("permission denied", "file not found", "broken symbolic link", "symbolic link loop")
+# errors that depend on the file system or the moment, not on the file's bytes: a
+# chmod or a new link target changes no size or mtime, and a worker killed (the OOM
+# killer), a disk error, a full file table or memory pressure may be gone next run
+# -- so such rows are always retried, as a full run would read the file again
+TRANSIENT_ERRORS = (
+    "permission denied", "file not found", "broken symbolic link", "symbolic link loop",
+    WORKER_DIED, "input/output error", "too many open files", "cannot allocate memory",
+    "cannot decode image: it needs more memory",
+)
 
 
 def _retry(row: Row) -> bool:

@@ -1,12 +1,15 @@
 """Files a run keeps beside its CSV: the incremental state and the lock.
 
 For an output ``predictions.csv`` they are ``.predictions.csv.state.json``
-and ``.predictions.csv.lock`` in the same directory.
+and ``.predictions.csv.lock`` in the same directory (a name over 200 bytes
+is shortened there, see :func:`batchdigits.io.atomic.short_name`).
 """
 
 from __future__ import annotations
 
 import os
+
+from ..io.atomic import short_name
 
 
 def state_path(out: str) -> str:
@@ -26,4 +29,4 @@ def own_file_names(out: str) -> set[str]:
 
 def _beside(out: str, suffix: str) -> str:
     directory, name = os.path.split(os.path.abspath(out))
-    return os.path.join(directory, f".{name}.{suffix}")
+    return os.path.join(directory, f".{short_name(name)}.{suffix}")

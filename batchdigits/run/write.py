@@ -15,7 +15,6 @@ an earlier CSV is never left half-written; ``"-"`` writes to stdout.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import stat
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from ..io.atomic import atomic_write, naming
+from ..io.csvio import CsvWriter, open_csv_input
 from ..io.files import is_image_name, open_input
 
 COLUMNS = ("path", "label", "confidence", "status", "error")
@@ -54,31 +54,22 @@ class Row:
 
 
 class CsvOut:
-    """Writes the header, then one :class:`Row` per ``write`` call.
+    """Writes the header, then one :class:`Row` per ``write`` call (with
+    :class:`~batchdigits.io.csvio.CsvWriter`, as every CSV of the tool).
 
     ``sha256()`` is the hash of the UTF-8 bytes written so far, so the
     incremental state can name the CSV before it is moved into place.
     """
 
     def __init__(self, fh: IO[str]) -> None:
-        self._fh = fh
-        self._digest = hashlib.sha256()
-        # csv quotes a field holding any character of the line terminator: with
-        # "\r\n" that is both \r and \n (with "\n" alone a \r went out bare and
-        # read back as two rows); write() then ends each line with "\n" only
-        self._writer = csv.writer(self, lineterminator="\r\n")
-        self._writer.writerow(COLUMNS)
+        self._csv = CsvWriter(fh)
+        self._csv.writerow(COLUMNS)
 
-    def write(self, row: Row | str) -> None:
-        if isinstance(row, str):  # called by csv.writer with one formatted line
-            line = row.removesuffix("\r\n") + "\n"
-            self._digest.update(line.encode("utf-8"))
-            self._fh.write(line)
-        else:
-            self._writer.writerow(row.fields())
+    def write(self, row: Row) -> None:
+        self._csv.writerow(row.fields())
 
     def sha256(self) -> str:
-        return self._digest.hexdigest()
+        return self._csv.sha256()
 
 
 @contextmanager
@@ -100,7 +91,7 @@ def open_csv(path: str) -> Iterator[CsvOut]:
 
 def read_rows(path: str) -> list[Row]:
     """Read a CSV written by :func:`open_csv` back into rows."""
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open_csv_input(path) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or tuple(header) != COLUMNS:

@@ -25,6 +25,8 @@ import json
 import os
 import posixpath
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,7 @@ from ..run.corrections import (
     write_corrections,
 )
 from ..io.hashing import file_sha256
+from ..run.lock import LockFileError, OutputLocked, file_lock
 from ..image.load import ImageError, load_image
 from ..learn.arrays import ArrayModel
 from ..learn.model import DigitModel
@@ -54,6 +57,7 @@ REVIEW_ORDER = {"low_confidence": 0, "blank": 1, "error": 2, "ok": 3, "reviewed"
 DOUBTFUL = ("low_confidence", "blank", "error")
 THUMB_SIDE = 256  # longest side of a thumbnail, px
 MAX_PAGE = 200
+LOCK_WAIT = 10.0  # seconds a decision waits for another server saving to the same corrections file
 
 
 class ReviewError(Exception):
@@ -272,7 +276,7 @@ class ReviewSession:
             parse_label(label)  # ValueError for anything but one ASCII digit or ""
         path = self.resolve(rel)
         key = self.items[self._index[rel]].key
-        with self._lock:
+        with self._lock, self._file_locked():
             try:  # what another review of the same file saved meanwhile is kept
                 self._decisions = self._saved_decisions()
             except CorrectionsError as exc:
@@ -289,14 +293,25 @@ class ReviewSession:
                 raise
         return {"decision": self._decision(self._index[rel]), **self.summary()}
 
+    @contextmanager
+    def _file_locked(self) -> Iterator[None]:
+        """The corrections file's lock, shared with every other review server writing
+        it: each read-merge-replace is whole, so no process loses another's decision."""
+        try:
+            with file_lock(self.corrections_path, LOCK_WAIT):
+                yield
+        except (OutputLocked, LockFileError) as exc:
+            raise Refused(409, f"not saved: {exc}") from None
+
     def _saved_decisions(self) -> dict[str, Correction]:
         if not os.path.exists(self.corrections_path):
             return {}
         return read_corrections(self.corrections_path)
 
     def close(self) -> None:
-        """Wait for a decision being written, then refuse further ones (the server stops)."""
-        self._lock.acquire()
+        """Wait (a bounded time) for a decision being written, then refuse further ones
+        (the server stops): a stuck file system never keeps Ctrl-C from stopping it."""
+        self._lock.acquire(timeout=2 * LOCK_WAIT)
 
     def _restore(self, key: str, before: Correction | None) -> None:
         if before is None:

@@ -241,7 +241,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
             return None
         try:
             data = json.loads(self.rfile.read(length).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
             self._fail(HTTPStatus.BAD_REQUEST, "body is not JSON")
             return None
         if (

@@ -137,7 +137,8 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
             raise typer.Exit(EXIT_LOCKED) from None
         if debug:
             raise
-        if isinstance(exc, UsageProblem) or _is_a(exc, "learn.model", "ModelError"):
+        if (isinstance(exc, UsageProblem) or _is_a(exc, "learn.model", "ModelError")
+                or _is_a(exc, "learn.relearn", "RelearnError")):
             error(console, str(exc))
             raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
@@ -415,6 +416,15 @@ def classify(
             "(two passes; not with --incremental).",
         ),
     ] = False,
+    learn: Annotated[
+        bool,
+        typer.Option(
+            "--learn",
+            help="The final CSV after a review: refit the model on the --corrections labels and this "
+            "folder's scans (as the review page does), save it beside the corrections file "
+            "(CORRECTIONS.model.skops, for --model in later runs) and classify with it.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     allow_pickle: PickleOption = False,
     force: Annotated[
@@ -435,6 +445,7 @@ def classify(
       batchdigits classify scans/ --out - > predictions.csv
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
       batchdigits classify scans/ -o predictions.csv --adapt      # adapted to this folder's writers
+      batchdigits classify scans/ -o final.csv --corrections predictions.corrections.csv --learn
     """
     from .run.classify import Settings, classify_folder
     from .entry import pause
@@ -469,10 +480,11 @@ def classify(
             )
         check_backend(backend.value, scheduler)
         corrections = open_corrections(corrections_path, folder)
+        learned = learned_model(learn, corrections_path, corrections, incremental, folder)
         if out != "-":  # a second run on this output is refused at once, not after the model loaded
             held.enter_context(output_lock(out))
         model = open_model(model_path, allow_pickle, console, quiet)  # the slow part, last
-        if adapt:
+        if adapt or learn:
             check_adaptable(model)
         settings = Settings(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
@@ -484,13 +496,18 @@ def classify(
             report = classify_folder(
                 folder, out=out, model=model, recursive=recursive, settings=settings, on_row=_fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
-                take_lock=False, adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt else None,
+                take_lock=False, adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt or learn else None,
+                learn=learned,
             )
         pause("replaced")
         if sheet is not None and review_sheet is not None:
             sheet.save(review_sheet)
             log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
-        if report.adaptation is not None:
+        if learned is not None:
+            labelled = (report.adaptation or {}).get("labelled", 0)
+            log(console, f"model refit on {labelled} labelled scans and the folder's own, saved to "
+                f"{learned} (use it with --model)", quiet)
+        elif report.adaptation is not None:
             log(console, describe_adaptation(report.adaptation), quiet)
         if summary_json is not None:
             write_summary_json(report, summary_json, model)
@@ -504,6 +521,26 @@ def classify(
             for line in report.error_lines():
                 log(console, line)
         raise typer.Exit(report.exit_code())
+
+
+def learned_model(
+    learn: bool, path: Path | None, corrections: Corrections | None, incremental: bool, folder: Path
+) -> str | None:
+    """Where ``classify --learn`` saves the refit model (checked writable), or None without ``--learn``."""
+    from .run.corrections import learned_model_path
+
+    if not learn:
+        return None
+    if path is None or corrections is None:
+        raise UsageProblem("--learn needs --corrections PATH: the decisions to learn from")
+    if incremental:
+        raise UsageProblem("--learn cannot be combined with --incremental (the refit model depends on "
+                           "the whole folder); later runs: classify --incremental --model MODEL")
+    if not len(corrections):
+        raise UsageProblem(f"--learn: {path} has no decisions about files in {folder}")
+    target = learned_model_path(str(path))
+    check_output(target)
+    return target
 
 
 def warn_if_nothing_found(console: Console, report: Report, folder: Path, quiet: bool) -> None:
@@ -764,6 +801,9 @@ def review(
     ] = False,
     model_path: ModelOption = None,
     allow_pickle: PickleOption = False,
+    no_learn: Annotated[
+        bool, typer.Option("--no-learn", help="Keep the CSV's readings and order; do not refit as you go.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Check the doubtful rows on a local web page; each decision is saved to the corrections file.
@@ -772,12 +812,18 @@ def review(
     confidence. Keys: a digit sets the label, Enter accepts the prediction,
     x marks "not a digit", arrows move. Stop with Ctrl-C (exit 0).
 
+    The review learns: after every 50 decisions, or a pause of 5 s, the model
+    is refit in the background with your labels, and the rows left are read
+    and ranked again. When you stop, `classify FOLDER --corrections
+    CORRECTIONS --learn -o final.csv` writes the final CSV.
+
     \b
     Examples:
       batchdigits review predictions.csv --folder scans/
       batchdigits review predictions.csv --no-browser --port 8765
     """
     from .run.corrections import CorrectionsError, default_corrections_path, read_corrections
+    from .web.refitworker import Learning
     from .web.reviewsession import ReviewError, ReviewSession, find_folder, read_predictions
     from .web.webreview import is_loopback, make_server
 
@@ -795,7 +841,7 @@ def review(
             raise UsageProblem(str(exc)) from None
         check_output(corrections)
         model = open_model(model_path, allow_pickle, console, False)  # the slow part, last
-        session = ReviewSession(rows, where, corrections, model)
+        session = ReviewSession(rows, where, corrections, model, None if no_learn else Learning())
         try:
             server = make_server(session, host, port)
         except OSError as exc:
@@ -818,6 +864,9 @@ def review(
         decided = session.summary()["decided"]
         session.close()  # a decision being saved is completed; no more are taken
         log(console, f"review stopped; {decided} decisions in {corrections}")
+        if decided:
+            log(console, f"the final CSV: batchdigits classify {where} --corrections {corrections} "
+                "--learn --out final.csv")
 
 
 def _open_browser(url: str, console: Console) -> None:

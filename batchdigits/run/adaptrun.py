@@ -7,6 +7,11 @@ temporary file.  The model is then adapted to the grids
 (:func:`batchdigits.learn.adapt.adapt_model`), and pass 2 reads the batches back
 and predicts them with the adapted model: no file is decoded twice, and
 rows come out in the same order as in a plain run.
+
+``classify --learn`` (the final CSV after a review) is the same two passes,
+with :func:`batchdigits.learn.relearn.relearn` in between: the model is refit
+on the folder's grids and the labels of the person's corrections (rows
+decided "not a digit" left out), saved, and used for pass 2.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from typing import IO
 import numpy as np
 
 from ..learn.adapt import AdaptError, Adaptation, adapt_model
+from ..learn.relearn import NO_LABEL, relearn
 from .classify import Batch, Known, Result, Settings, iter_converted, predict_batch
 from .corrections import Corrections
 from .files import Found
+from .write import Row
 from ..learn.model import DigitModel
 
 Phase = Callable[[str, int], None]  # ("converting", files done) / ("adapting", 0) / ("classifying", 0)
@@ -35,18 +42,29 @@ def adapted_results(
     corrections: Corrections | None = None,
     on_phase: Phase | None = None,
     on_adapted: Callable[[dict[str, object]], None] | None = None,
+    learn: Callable[[DigitModel], None] | None = None,
 ) -> Iterator[Result]:
     """Rows of ``found`` predicted by ``model`` adapted to all their grids.
 
     ``on_phase`` hears of each pass-1 batch (files converted) and of the
     start of adaptation and of pass 2; ``on_adapted`` gets what the
     adaptation did (``Adaptation.as_dict()``, or why it was skipped).
+    With ``learn`` the model is refit on the grids and the ``corrections``
+    instead (:func:`batchdigits.learn.relearn.relearn`; ``RelearnError`` when
+    it cannot be) and ``learn`` gets the refit model before pass 2.
     """
     phase = on_phase or (lambda _name, _n: None)
     with tempfile.TemporaryFile() as spool:
-        grids = _first_pass(iter_converted(found, settings, on_skip, Known(corrections=corrections)), spool, phase)
+        batches = iter_converted(found, settings, on_skip, Known(corrections=corrections))
+        grids, labels = _first_pass(batches, spool, phase, corrections if learn else None)
         phase("adapting", 0)
-        adapted, info = _adapt(model, grids)
+        if learn is not None:
+            adapted = relearn(model, grids[labels != DROP], labels[labels != DROP])
+            adapted.source, adapted.sha256 = model.source, model.sha256
+            info = dict(adapted.metadata["relearning"])
+            learn(adapted)
+        else:
+            adapted, info = _adapt(model, grids)
         del grids
         if on_adapted is not None:
             on_adapted(info)
@@ -56,16 +74,34 @@ def adapted_results(
             yield from predict_batch(batch, adapted, settings.min_confidence, corrections)
 
 
-def _first_pass(batches: Iterable[Batch], spool: IO[bytes], phase: Phase) -> np.ndarray:
-    """Spool every batch; return the grids ``(n, 64)`` as uint8, in order."""
-    parts = []
+DROP = -2  # the label of a grid a person decided is not a digit: not learnt from
+
+
+def _first_pass(
+    batches: Iterable[Batch], spool: IO[bytes], phase: Phase, corrections: Corrections | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spool every batch; return the grids ``(n, 64)`` as uint8, in order, and each one's
+    label in ``corrections`` (:data:`NO_LABEL` without one, :data:`DROP` for "not a digit")."""
+    parts: list[np.ndarray] = []
+    labels: list[int] = []
     for batch in batches:
-        kept = [c.grid.reshape(64) for _, c in batch if c is not None and c.grid is not None]
+        kept = [(s, c) for s, c in batch if c is not None and c.grid is not None]
         if kept:
-            parts.append(np.asarray(kept, np.uint8))
+            parts.append(np.asarray([c.grid.reshape(64) for _, c in kept], np.uint8))  # type: ignore[union-attr]
+            labels.extend(_label(s.rel, c.sha256, corrections) for s, c in kept)
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
         phase("converting", len(batch))
-    return np.concatenate(parts) if parts else np.zeros((0, 64), np.uint8)
+    grids = np.concatenate(parts) if parts else np.zeros((0, 64), np.uint8)
+    return grids, np.asarray(labels, np.int64)
+
+
+def _label(rel: str, sha256: str, corrections: Corrections | None) -> int:
+    if corrections is None or not corrections.covers(rel):
+        return NO_LABEL
+    row, stale = corrections.apply(Row(rel, None, None, "ok"), sha256)
+    if stale:
+        return NO_LABEL
+    return DROP if row.label is None else row.label
 
 
 def _batches(spool: IO[bytes]) -> Iterator[Batch]:

@@ -44,7 +44,7 @@ from .incremental import (
 )
 from .lock import output_lock
 from .state import own_file_names, state_path
-from ..learn.model import DigitModel, get_default_model
+from ..learn.model import DigitModel, get_default_model, save_model
 from .report import Report
 from .write import Row, open_csv
 from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE
@@ -300,6 +300,7 @@ def classify_folder(
     take_lock: bool = True,
     adapt: bool = False,
     on_phase: Callable[[str, int], None] | None = None,
+    learn: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Classify every image under ``folder``; write the CSV to ``out``.
 
@@ -316,8 +317,15 @@ def classify_folder(
     :mod:`batchdigits.run.adaptrun`; ``on_phase`` hears of its passes; what was
     done is in ``report.adaptation``); it cannot be combined with
     ``incremental`` (an adapted model depends on the whole folder).
+    ``learn`` (a path; needs ``corrections``) does the same passes but refits
+    the model on the folder's grids and the corrections' labels
+    (:func:`batchdigits.learn.relearn.relearn`), saves it to ``learn`` (skops)
+    and classifies with it: after a review, the final CSV.
     Returns the run's :class:`~batchdigits.run.report.Report`.
     """
+    if learn is not None and corrections is None:
+        raise ValueError("learn needs corrections: the labels to learn from")
+    adapt = adapt or learn is not None
     if adapt and incremental:
         raise ValueError("adapt cannot be combined with incremental: save an adapted model "
                          "with `batchdigits train --unlabelled FOLDER` and use that")
@@ -343,7 +351,12 @@ def classify_folder(
         def keep(info: dict[str, Any]) -> None:
             report.adaptation = info
 
-        return adapted_results(found, model, settings, report.skip, corrections, on_phase, keep)
+        def save(learned: DigitModel) -> None:
+            assert learn is not None
+            save_model(learned, learn)
+
+        return adapted_results(found, model, settings, report.skip, corrections, on_phase, keep,
+                               save if learn is not None else None)
 
     if out_path is None or out_path == "-":
         with open_csv(out_path) if out_path else nullcontext(None) as csv_out:

@@ -59,6 +59,15 @@ def default_corrections_path(predictions: str) -> str:
     return f"{stem}.corrections{ext or '.csv'}"
 
 
+def learned_model_path(corrections: str) -> str:
+    """Where ``classify --learn`` saves the model refit on a corrections file: beside it.
+
+    >>> learned_model_path("out/predictions.corrections.csv")
+    'out/predictions.corrections.model.skops'
+    """
+    return f"{os.path.splitext(corrections)[0]}.model.skops"
+
+
 def parse_label(text: str) -> int | None:
     """A label as written in a corrections file: ``"7"`` -> 7, ``""`` -> None (not a digit).
 

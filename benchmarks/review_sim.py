@@ -51,9 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from batchdigits.defaults import DEFAULT_MIN_CONFIDENCE  # noqa: E402
 from batchdigits.learn.dataset import read_labels  # noqa: E402
-from batchdigits.learn.model import DigitModel, get_default_model, load_model  # noqa: E402
+from batchdigits.learn.builtin import get_default_model  # noqa: E402
+from batchdigits.learn.model import DigitModel, load_model  # noqa: E402
 from batchdigits.learn.reliability import EFFORT_TARGETS, expected_calibration_error, review_effort  # noqa: E402
-from batchdigits.run.classify import Settings, classify_folder  # noqa: E402
+from batchdigits.run.classify import classify_folder  # noqa: E402
+from batchdigits.run.pipeline import Settings  # noqa: E402
 from batchdigits.run.write import Row, read_rows  # noqa: E402
 from batchdigits.web.refitworker import Learning  # noqa: E402
 from batchdigits.web.reviewsession import ReviewSession  # noqa: E402

@@ -111,7 +111,7 @@ def decisions(path: Path) -> dict[str, str]:
 
 
 def test_review_rows_with_the_keyboard_then_reload_and_resume(tmp_path, driver, start_review):
-    from batchdigits.cli import app  # noqa: F401 - the real classify makes the CSV
+    from batchdigits.cli.app import app  # noqa: F401 - the real classify makes the CSV
     from helpers import run_cli
     from selenium.webdriver.common.keys import Keys
 

@@ -98,7 +98,7 @@ def relearn_folder(
     :class:`RelearnError` without any label, with fewer than 2 grids, or for
     a model that keeps no training grids (see :func:`batchdigits.learn.adapt.training_set`).
     """
-    from .train import refit  # train imports scikit-learn's heavy parts
+    from .fit import refit  # fit imports scikit-learn's heavy parts
 
     started = time.perf_counter()
     grids = np.asarray(grids, np.float64).reshape(-1, 64)
@@ -133,7 +133,7 @@ def relearn_folder(
     refitted.opinions = [_with_labels(o, model, taught_X, taught_y) if keeps_grids(o) else o
                          for o in refitted.opinions]
     if model.calibrator is not None:
-        from .train import calibrate
+        from .fit import calibrate
 
         calibrate(refitted)
     refitted.ceiling = None

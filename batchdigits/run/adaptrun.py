@@ -25,9 +25,9 @@ import numpy as np
 
 from ..learn.adapt import AdaptError, Adaptation, adapt_model
 from ..learn.relearn import NO_LABEL, relearn
-from .classify import Batch, Known, Result, Settings, iter_converted, predict_batch
+from .pipeline import Batch, Known, Result, Settings, iter_converted, predict_batch
 from .corrections import Corrections
-from .files import Found
+from ..io.files import Found
 from .write import Row
 from ..learn.model import DigitModel
 

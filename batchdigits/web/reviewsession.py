@@ -46,7 +46,7 @@ from PIL import Image
 
 from ..image.convert import convert_file
 from ..learn.relearn import NO_LABEL, RelearnError, relearn_folder
-from ..run.files import path_from_csv
+from ..io.files import path_from_csv
 from ..run.corrections import (
     Correction,
     CorrectionsError,
@@ -57,7 +57,7 @@ from ..run.corrections import (
     read_corrections,
     write_corrections,
 )
-from ..run.incremental import file_sha256
+from ..io.hashing import file_sha256
 from ..image.load import ImageError, load_image
 from ..learn.model import DigitModel
 from ..run.state import state_path
@@ -188,7 +188,7 @@ class ReviewSession:
         rows = read_predictions(predictions)
         where = find_folder(predictions, folder)
         if model is None:
-            from ..learn.model import get_default_model
+            from ..learn.builtin import get_default_model
 
             model = get_default_model()
         return cls(rows, where, corrections or default_corrections_path(predictions), model)

@@ -13,7 +13,6 @@ import csv
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +25,10 @@ from batchdigits.learn.relearn import NO_LABEL, RelearnError, relearn
 from batchdigits.run.write import read_rows
 from batchdigits.web.refitworker import Learning
 from batchdigits.web.reviewsession import ReviewSession
-from batchdigits.web.webreview import ReviewServer, make_server
+from batchdigits.web.webreview import ReviewServer
 from helpers import run_cli
 from imagemaker import save_digit
-from test_webreview import decide, request
+from test_webreview import decide, request, serving
 
 BARS = [f"bar{i}.png" for i in range(8)]
 RINGS = [f"ring{i}.png" for i in range(5)]
@@ -60,12 +59,7 @@ def server(work: Path, default_model) -> Iterator[ReviewServer]:
     learning = Learning(every=3, pause=None)
     session = ReviewSession(rows, str(work / "scans"), str(work / "predictions.corrections.csv"),
                             default_model, learning)
-    server = make_server(session, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield from serving(session)
 
 
 def summary(server: ReviewServer) -> dict:

@@ -21,13 +21,13 @@ kind that reads this folder better:
    echo (see ``adapt``), but a look-alike of a grid a person labelled finds
    that label among its neighbours instead of doubting it;
 3. the confidence is calibrated again on the held-out strokes
-   (:func:`batchdigits.learn.train.refit`).
+   (:func:`batchdigits.learn.fit.refit`).
 
 Deterministic: the same model, grids and labels give the same model (the
 order of the folder's grids is the order given; callers sort them).  A refit
-of a 5200-grid folder takes about 8 s of one core (``benchmarks/review_sim.py``
-prints it); no ceiling is set, whatever the folder's size: a person's label
-is the evidence a small folder's pseudo-labels lack.
+of a 5200-grid folder takes 9-14 s of one core, growing with the labels
+(``benchmarks/review_sim.py`` prints it); no ceiling is set, whatever the
+folder's size: a person's label is the evidence a small folder's pseudo-labels lack.
 
 >>> model2 = relearn(get_default_model(), grids, labels)        # doctest: +SKIP
 >>> model2.metadata["relearning"]["labelled"]                   # doctest: +SKIP

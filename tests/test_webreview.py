@@ -78,14 +78,19 @@ def session(work: Path, default_model) -> ReviewSession:
     return ReviewSession.open(str(work / "predictions.csv"), str(work / "scans"), model=default_model)
 
 
-@pytest.fixture
-def server(session: ReviewSession) -> Iterator[ReviewServer]:
+def serving(session: ReviewSession) -> Iterator[ReviewServer]:
+    """A real server for ``session`` on 127.0.0.1 (any free port), until the generator is closed."""
     server = make_server(session, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def server(session: ReviewSession) -> Iterator[ReviewServer]:
+    yield from serving(session)
 
 
 class Answer:

@@ -216,6 +216,15 @@ def classify(
             "(two passes; not with --incremental).",
         ),
     ] = False,
+    learn: Annotated[
+        bool,
+        typer.Option(
+            "--learn",
+            help="The final CSV after a review: refit the model on the --corrections labels and this "
+            "folder's scans (as the review page does), save it beside the corrections file "
+            "(CORRECTIONS.model.skops, for --model in later runs) and classify with it.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     allow_pickle: PickleOption = False,
     force: Annotated[
@@ -236,6 +245,7 @@ def classify(
       batchdigits classify scans/ --out - > predictions.csv
       batchdigits classify inbox/ -o p.csv --incremental --quiet   # from cron
       batchdigits classify scans/ -o predictions.csv --adapt      # adapted to this folder's writers
+      batchdigits classify scans/ -o final.csv --corrections predictions.corrections.csv --learn
     """
     from ..run.lock import output_lock  # light: a second run is refused before the heavy imports
     from .pause import pause
@@ -279,8 +289,9 @@ def classify(
         if review_sheet is not None and sheet_format(review_sheet) is None:
             raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         corrections = open_corrections(corrections_path, folder)
+        learned = learned_model(learn, corrections_path, corrections, incremental, folder)
         model: DigitModel | ModelRef
-        if adapt:  # adapting refits the estimators: scikit-learn
+        if adapt or learn:  # adapting and learning refit the estimators: scikit-learn
             model = open_full_model(model_path, allow_pickle, console, quiet)
             check_adaptable(model)
         else:
@@ -295,13 +306,18 @@ def classify(
             report = classify_folder(
                 folder, out=out, model=model, recursive=recursive, settings=settings, on_row=_fan_out(listeners),
                 incremental=incremental, verify_content=verify_content, corrections=corrections,
-                take_lock=False, adapt=adapt, on_phase=adapt_progress(console, bar, quiet) if adapt else None,
+                take_lock=False, adapt=adapt, learn=learned,
+                on_phase=adapt_progress(console, bar, quiet) if adapt or learn else None,
             )
         pause("replaced")
         if sheet is not None and review_sheet is not None:
             sheet.save(review_sheet)
             log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
-        if report.adaptation is not None:
+        if learned is not None:
+            labelled = (report.adaptation or {}).get("labelled", 0)
+            log(console, f"model refit on {labelled} labelled scans and the folder's own, saved to "
+                f"{learned} (use it with --model)", quiet)
+        elif report.adaptation is not None:
             log(console, describe_adaptation(report.adaptation), quiet)
         if summary_json is not None:
             write_summary_json(report, summary_json, model)
@@ -315,6 +331,26 @@ def classify(
             for line in report.error_lines():
                 log(console, line)
         raise typer.Exit(report.exit_code())
+
+
+def learned_model(
+    learn: bool, path: Path | None, corrections: Corrections | None, incremental: bool, folder: Path
+) -> str | None:
+    """Where ``classify --learn`` saves the refit model (checked writable), or None without ``--learn``."""
+    from ..run.corrections import learned_model_path
+
+    if not learn:
+        return None
+    if path is None or corrections is None:
+        raise UsageProblem("--learn needs --corrections PATH: the decisions to learn from")
+    if incremental:
+        raise UsageProblem("--learn cannot be combined with --incremental (the refit model depends on "
+                           "the whole folder); later runs: classify --incremental --model MODEL")
+    if not len(corrections):
+        raise UsageProblem(f"--learn: {path} has no decisions about files in {folder}")
+    target = learned_model_path(str(path))
+    check_output(target)
+    return target
 
 
 def warn_if_nothing_found(console: Console, report: Report, folder: Path, quiet: bool) -> None:

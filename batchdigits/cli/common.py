@@ -110,7 +110,8 @@ def handled_errors(console: Console, debug: bool) -> Iterator[None]:
             raise typer.Exit(EXIT_LOCKED) from None
         if debug:
             raise
-        if isinstance(exc, (UsageProblem, Unusable)) or _is_a(exc, "learn.model", "ModelError"):
+        if (isinstance(exc, (UsageProblem, Unusable)) or _is_a(exc, "learn.model", "ModelError")
+                or _is_a(exc, "learn.relearn", "RelearnError")):
             error(console, str(exc))
             raise typer.Exit(EXIT_USAGE) from None
         error(console, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_output, check_range, handled_errors,
-    interrupt_on_sigterm, open_predictor,
+    interrupt_on_sigterm, open_full_model, open_predictor,
 )
 from .ui import log, stderr_console
 
@@ -45,6 +45,9 @@ def review(
     ] = False,
     model_path: ModelOption = None,
     allow_pickle: PickleOption = False,
+    no_learn: Annotated[
+        bool, typer.Option("--no-learn", help="Keep the CSV's readings and order; do not refit as you go.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Check the doubtful rows on a local web page; each decision is saved to the corrections file.
@@ -53,12 +56,18 @@ def review(
     confidence. Keys: a digit sets the label, Enter accepts the prediction,
     x marks "not a digit", arrows move. Stop with Ctrl-C (exit 0).
 
+    The review learns: after every 50 decisions, or a pause of 5 s, the model
+    is refit in the background with your labels, and the rows left are read
+    and ranked again. When you stop, `classify FOLDER --corrections
+    CORRECTIONS --learn -o final.csv` writes the final CSV.
+
     \b
     Examples:
       batchdigits review predictions.csv --folder scans/
       batchdigits review predictions.csv --no-browser --port 8765
     """
     from ..run.corrections import CorrectionsError, default_corrections_path, read_corrections
+    from ..web.refitworker import Learning
     from ..web.reviewsession import ReviewError, ReviewSession, find_folder, read_predictions
     from ..web.webreview import is_loopback, make_server
 
@@ -75,8 +84,10 @@ def review(
         except (ReviewError, CorrectionsError) as exc:
             raise UsageProblem(str(exc)) from None
         check_output(corrections)
-        model = open_predictor(model_path, allow_pickle, console, False)  # the slow part, last
-        session = ReviewSession(rows, where, corrections, model)
+        # the slow part, last; learning refits the estimators (scikit-learn), a plain review reads with numpy
+        opener = open_predictor if no_learn else open_full_model
+        model = opener(model_path, allow_pickle, console, False)
+        session = ReviewSession(rows, where, corrections, model, None if no_learn else Learning())
         try:
             server = make_server(session, host, port)
         except OSError as exc:
@@ -99,6 +110,9 @@ def review(
         decided = session.summary()["decided"]
         session.close()  # a decision being saved is completed; no more are taken
         log(console, f"review stopped; {decided} decisions in {corrections}")
+        if decided:
+            log(console, f"the final CSV: batchdigits classify {where} --corrections {corrections} "
+                "--learn --out final.csv")
 
 
 def _open_browser(url: str, console: Console) -> None:

@@ -8,6 +8,11 @@ temporary file.  The model is then adapted to the grids
 and has the workers predict their grids with the adapted model (its numpy
 form, sent once per worker as in a plain run): no file is decoded twice, and
 rows come out in the same order as in a plain run.
+
+``classify --learn`` (the final CSV after a review) is the same two passes,
+with :func:`batchdigits.learn.relearn.relearn` in between: the model is refit
+on the folder's grids and the labels of the person's corrections (rows
+decided "not a digit" left out), saved, and used for pass 2.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from ..io.atomic import naming
 from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import Found
 from ..learn.adapt import AdaptError, Adaptation, adapt_model
+from ..learn.relearn import NO_LABEL, relearn
 from ..learn.model import DigitModel
 from .corrections import Corrections
 from .pipeline import CHUNK_SIZE, Batch, Known, Result, Settings, iter_read, predict_here, results, worker_model
 from .reading import read_grids
+from .write import Row
 
 Phase = Callable[[str, int], None]  # ("converting", files done) / ("adapting", 0) / ("classifying", 0)
 
@@ -40,21 +47,31 @@ def adapted_results(
     corrections: Corrections | None = None,
     on_phase: Phase | None = None,
     on_adapted: Callable[[dict[str, object]], None] | None = None,
+    learn: Callable[[DigitModel], None] | None = None,
 ) -> Iterator[Result]:
     """Rows of ``found`` predicted by ``model`` adapted to all their grids.
 
     ``on_phase`` hears of each pass-1 batch (files converted) and of the
     start of adaptation and of pass 2; ``on_adapted`` gets what the
     adaptation did (``Adaptation.as_dict()``, or why it was skipped).
+    With ``learn`` the model is refit on the grids and the ``corrections``
+    instead (:func:`batchdigits.learn.relearn.relearn`; ``RelearnError`` when
+    it cannot be) and ``learn`` gets the refit model before pass 2.
     """
     phase = on_phase or (lambda _name, _n: None)
     # an error writing or reading the spool names the temporary folder, not the CSV
     spool_name = f"{tempfile.gettempdir()} (the temporary folder; TMPDIR sets it)"
     with tempfile.TemporaryFile() as spool:
         first = iter_read(found, settings, on_skip, Known(corrections=corrections))
-        grids = _first_pass(first, spool, spool_name, phase)
+        grids, labels = _first_pass(first, spool, spool_name, phase, corrections if learn else None)
         phase("adapting", 0)
-        adapted, info = _adapt(model, grids)
+        if learn is not None:
+            adapted = relearn(model, grids[labels != DROP], labels[labels != DROP])
+            adapted.source, adapted.sha256 = model.source, model.sha256
+            info = dict(adapted.metadata["relearning"])
+            learn(adapted)
+        else:
+            adapted, info = _adapt(model, grids)
         del grids
         if on_adapted is not None:
             on_adapted(info)
@@ -104,17 +121,35 @@ def _predicted(batches: Iterator[Batch], settings: Settings, shared: object) -> 
         yield out
 
 
-def _first_pass(batches: Iterable[Batch], spool: IO[bytes], name: str, phase: Phase) -> np.ndarray:
-    """Spool every batch; return the grids ``(n, 64)`` as uint8, in order."""
-    parts = []
+DROP = -2  # the label of a grid a person decided is not a digit: not learnt from
+
+
+def _first_pass(
+    batches: Iterable[Batch], spool: IO[bytes], name: str, phase: Phase, corrections: Corrections | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spool every batch; return the grids ``(n, 64)`` as uint8, in order, and each one's
+    label in ``corrections`` (:data:`NO_LABEL` without one, :data:`DROP` for "not a digit")."""
+    parts: list[np.ndarray] = []
+    labels: list[int] = []
     for batch in batches:
-        kept = [r.grid.reshape(64) for _, r in batch if r is not None and r.grid is not None]
+        kept = [(s, c) for s, c in batch if c is not None and c.grid is not None]
         if kept:
-            parts.append(np.asarray(kept, np.uint8))
+            parts.append(np.asarray([c.grid.reshape(64) for _, c in kept], np.uint8))  # type: ignore[union-attr]
+            labels.extend(_label(s.rel, c.sha256, corrections) for s, c in kept)
         with naming(name):
             pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
         phase("converting", len(batch))
-    return np.concatenate(parts) if parts else np.zeros((0, 64), np.uint8)
+    grids = np.concatenate(parts) if parts else np.zeros((0, 64), np.uint8)
+    return grids, np.asarray(labels, np.int64)
+
+
+def _label(rel: str, sha256: str, corrections: Corrections | None) -> int:
+    if corrections is None or not corrections.covers(rel):
+        return NO_LABEL
+    row, stale = corrections.apply(Row(rel, None, None, "ok"), sha256)
+    if stale:
+        return NO_LABEL
+    return DROP if row.label is None else row.label
 
 
 def _batches(spool: IO[bytes], name: str) -> Iterator[Batch]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..image.grid import GRID_VERSION
 from ..io.atomic import is_temp_for, naming, remove_stale_temps, temp_beside
@@ -32,6 +32,9 @@ from .pipeline import Known, Model, Result, Settings, iter_results
 from .report import Report
 from .state import own_file_names, state_path
 from .write import Row, open_csv
+
+if TYPE_CHECKING:
+    from ..learn.model import DigitModel
 
 
 def own_files_filter(out: str | None) -> Callable[[str], bool] | None:
@@ -66,6 +69,7 @@ def classify_folder(
     take_lock: bool = True,
     adapt: bool = False,
     on_phase: Callable[[str, int], None] | None = None,
+    learn: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Classify every image under ``folder``; write the CSV to ``out``.
 
@@ -82,8 +86,15 @@ def classify_folder(
     :mod:`batchdigits.run.adaptrun`; ``on_phase`` hears of its passes; what was
     done is in ``report.adaptation``); it cannot be combined with
     ``incremental`` (an adapted model depends on the whole folder).
+    ``learn`` (a path; needs ``corrections``) does the same passes but refits
+    the model on the folder's grids and the corrections' labels
+    (:func:`batchdigits.learn.relearn.relearn`), saves it to ``learn`` (skops)
+    and classifies with it: after a review, the final CSV.
     Returns the run's :class:`~batchdigits.run.report.Report`.
     """
+    if learn is not None and corrections is None:
+        raise ValueError("learn needs corrections: the labels to learn from")
+    adapt = adapt or learn is not None
     if adapt and incremental:
         raise ValueError("adapt cannot be combined with incremental: save an adapted model "
                          "with `batchdigits train --unlabelled FOLDER` and use that")
@@ -111,7 +122,14 @@ def classify_folder(
         def keep(info: dict[str, Any]) -> None:
             report.adaptation = info
 
-        return adapted_results(found, model, settings, report.skip, corrections, on_phase, keep)  # type: ignore[arg-type]
+        def save(learned: DigitModel) -> None:
+            from ..learn.model import save_model
+
+            assert learn is not None
+            save_model(learned, learn)
+
+        return adapted_results(found, model, settings, report.skip, corrections, on_phase, keep,  # type: ignore[arg-type]
+                               save if learn is not None else None)
 
     if out_path is None or out_path == "-":
         with open_csv(out_path) if out_path else nullcontext(None) as csv_out:

@@ -61,6 +61,16 @@ def default_corrections_path(predictions: str) -> str:
     return f"{stem}.corrections{ext or '.csv'}"
 
 
+def learned_model_path(corrections: str) -> str:
+    """Where ``classify --learn`` saves the model refit on a corrections file: beside it.
+
+    >>> learned_model_path("out/predictions.corrections.csv")
+    'out/predictions.corrections.model.skops'
+    """
+    return f"{os.path.splitext(corrections)[0]}.model.skops"
+
+
+
 def now_utc() -> str:
     """The current time as written in ``reviewed_at``."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

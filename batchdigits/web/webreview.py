@@ -15,6 +15,21 @@ Routes (every one needs the session's token, see below):
 * ``GET /image/PATH`` a CSV row's scan as PNG (browsers cannot show TIFF or PGM);
 * ``POST /api/decide`` ``{"path": ..., "label": "7" | "" | null}`` saves a decision.
 
+The review learns (unless ``review --no-learn``): the session refits the
+model on a worker thread after every 50 decisions or a 5 s pause
+(:mod:`batchdigits.web.refitworker`); no request waits for it.  The API says so:
+
+* ``/api/summary`` has ``"generation"`` (0 before any refit, +1 each time a
+  refit has re-read and re-ranked the rows), ``"refitting"`` (a refit is
+  running) and ``"learning"`` (``"on"``, ``"off"`` or ``"refit failed: ..."``);
+* every row object has ``"was"``: the reading the row had in the CSV when the
+  refit model reads it differently (``label``, ``confidence`` and ``status``
+  are then the refit model's), else ``null``;
+* after a new generation, ``/api/rows`` and ``/api/next`` follow the new
+  order: the decided rows first (as they were), then the undecided rows in
+  the new ranking (so ``resume`` is the number of decided rows); a page
+  fetched before holds old indices: fetch again when ``generation`` changes.
+
 Security: the server listens on 127.0.0.1 unless told otherwise; a random
 token (``secrets.token_urlsafe``) is required on every request, as
 ``?token=`` or as the cookie the page sets from it (``SameSite=Strict``, so

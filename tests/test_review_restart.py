@@ -112,6 +112,21 @@ def test_an_idle_connection_is_closed(session):
         stop(server)
 
 
+def test_a_stopped_server_ends_its_kept_alive_connections(session):
+    """Failed before: after server_close a browser's open connection still got answers."""
+    server = serve(make_server(session))
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request("GET", f"/api/summary?token={server.token}")
+        assert connection.getresponse().read() and connection.sock is not None  # kept alive
+        stop(server)
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            connection.request("GET", f"/api/summary?token={server.token}")
+            connection.getresponse()
+    finally:
+        connection.close()
+
+
 # --- the kept token -------------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ import json
 import os
 import shlex
 import socket
+import threading
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,6 +102,8 @@ class ReviewServer(ThreadingHTTPServer):
         commands: dict[str, str] | None = None, idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.address_family = _family(host)
+        self._open: set[socket.socket] = set()  # connections being served
+        self._open_lock = threading.Lock()
         super().__init__((host, port), ReviewHandler)
         self.session = session
         self.token = token or new_token()
@@ -108,6 +111,27 @@ class ReviewServer(ThreadingHTTPServer):
         self.loopback = is_loopback(host)
         self.commands = dict(commands or {})
         self.idle_timeout = idle_timeout
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Stop listening and end the open (kept-alive) connections too, as a stopped process does."""
+        super().server_close()
+        with self._open_lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     @property
     def port(self) -> int:

@@ -24,7 +24,7 @@ another web site cannot use it), compared with ``hmac.compare_digest``; on
 loopback the ``Host`` header must name the loopback address (no DNS
 rebinding); only files named in the CSV whose real path lies inside the
 folder are opened (:meth:`ReviewSession.resolve`); the only file written is
-the corrections file.
+the corrections file (the CLI writes the token file before serving).
 
 >>> server = make_server(session, "127.0.0.1", 0)   # doctest: +SKIP
 >>> server.url                                        # doctest: +SKIP

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"  # the one version: pyproject.toml reads it from here
 
 if TYPE_CHECKING:  # type checkers and IDEs see the real names; at run time they load lazily
-    from .run.classify import Settings, classify_folder, iter_rows
+    from .run.classify import classify_folder
+    from .run.pipeline import Settings, iter_rows
     from .image.convert import convert_file
     from .image.grid import GRID_VERSION, image_to_grid
     from .image.load import ImageError, load_image
-    from .learn.model import DigitModel, ModelError, get_default_model, load_model, save_model
+    from .learn.builtin import get_default_model
+    from .learn.model import DigitModel, ModelError, load_model, save_model
     from .run.report import Report
     from .image.transformer import GridTransformer
     from .run.write import Row, read_rows
@@ -33,12 +35,12 @@ _EXPORTS = {
     "ImageError": "image.load",
     "load_image": "image.load",
     "convert_file": "image.convert",
-    "Settings": "run.classify",
+    "Settings": "run.pipeline",
     "classify_folder": "run.classify",
-    "iter_rows": "run.classify",
+    "iter_rows": "run.pipeline",
     "DigitModel": "learn.model",
     "ModelError": "learn.model",
-    "get_default_model": "learn.model",
+    "get_default_model": "learn.builtin",
     "load_model": "learn.model",
     "save_model": "learn.model",
     "Report": "run.report",

@@ -55,7 +55,7 @@ import ece  # noqa: E402
 import make_testset  # noqa: E402
 import writers  # noqa: E402
 
-from batchdigits.run.classify import DEFAULT_MIN_CONFIDENCE  # noqa: E402
+from batchdigits.defaults import DEFAULT_MIN_CONFIDENCE  # noqa: E402
 from batchdigits.image.convert import convert_file  # noqa: E402
 from batchdigits.learn.model import DigitModel, load_model  # noqa: E402
 from batchdigits.learn.train import train  # noqa: E402

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from batchdigits.learn.adapt import MAX_FIT, adapt_model  # noqa: E402
 from batchdigits.learn.augment import stroke_grids  # noqa: E402
-from batchdigits.learn.model import get_default_model  # noqa: E402
+from batchdigits.learn.builtin import get_default_model  # noqa: E402
 from batchdigits.image.render import grid_to_image  # noqa: E402
 
 BATCH = 512
@@ -58,8 +58,8 @@ def large_folder(n: int) -> np.ndarray:
 
 def spool_bytes_per_file() -> float:
     """Pickled size of one pass-1 batch of 64 converted PNG files, per file."""
-    from batchdigits.run.classify import Settings, iter_converted
-    from batchdigits.run.files import walk
+    from batchdigits.run.pipeline import Settings, iter_converted
+    from batchdigits.io.files import walk
 
     grids, _, _ = stroke_grids(7, seed=4243)
     with tempfile.TemporaryDirectory() as tmp:

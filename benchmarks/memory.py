@@ -21,7 +21,7 @@ whole process tree (PSS: a page shared by several processes, such as the
 numpy and scipy libraries every worker maps, is split among them instead of
 being counted in full by each) and as the peak RSS of its largest process
 (``ru_maxrss``, what ``/usr/bin/time -v`` reports); growth from the small to
-the large folder < 20 %; ``batchdigits.run.files.walk`` yields its first entry on
+the large folder < 20 %; ``batchdigits.io.files.walk`` yields its first entry on
 the large folder within 2 s (also shown, not a target: a flat folder holding
 the same files as hard links).  The plain sum of the processes' RSS is printed
 for reference: it counts each shared page once per process.
@@ -212,7 +212,7 @@ def mb(kb: float) -> float:
 
 
 def first_entry_seconds(folder: Path) -> tuple[float, str]:
-    from batchdigits.run.files import walk
+    from batchdigits.io.files import walk
 
     t0 = time.perf_counter()
     it = walk(str(folder))
@@ -223,7 +223,7 @@ def first_entry_seconds(folder: Path) -> tuple[float, str]:
 
 
 def full_walk_seconds(folder: Path) -> tuple[float, int]:
-    from batchdigits.run.files import walk
+    from batchdigits.io.files import walk
 
     t0 = time.perf_counter()
     n = sum(1 for _ in walk(str(folder)))
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
           f"Pillow {PIL.__version__}, numpy {np.__version__}; load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    from batchdigits.learn.model import get_default_model
+    from batchdigits.learn.builtin import get_default_model
 
     print(code_state())
 

@@ -64,7 +64,7 @@ sys.path.insert(0, str(HERE))
 import synth
 from benchinfo import code_state, process_tree, stat_fields, verdict  # noqa: E402
 
-from batchdigits.run.classify import CHUNK_SIZE as CHUNK  # noqa: E402  (same chunks as classify)
+from batchdigits.run.pipeline import CHUNK_SIZE as CHUNK  # noqa: E402  (same chunks as classify)
 
 N_BASES = 40  # distinct drawn digits in the small files of the mix
 N_SMALL_BASES = 200  # distinct drawn digits in the small-scan folder
@@ -223,7 +223,7 @@ def floor(folder: Path, jobs: int) -> int:
 
 def classify_inprocess(folder: Path, jobs: int, out: Path) -> int:
     from batchdigits import classify_folder
-    from batchdigits.run.classify import Settings
+    from batchdigits.run.pipeline import Settings
 
     report = classify_folder(folder, out=out, settings=Settings(jobs=jobs))
     if report.counts["error"]:
@@ -285,7 +285,7 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
     """CPU ms per image of each stage, in this process, on up to STAGE_FILES files (median of runs)."""
     from threadpoolctl import threadpool_limits
 
-    from batchdigits.run.classify import DEFAULT_BATCH_SIZE
+    from batchdigits.defaults import DEFAULT_BATCH_SIZE
     from batchdigits.image.convert import decode_file
     from batchdigits.image.grid import image_to_grid
     from batchdigits.image.gridstack import _resample as gs_resample
@@ -403,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="paper grain (noise sigma, 0..255) of the large scans; 0 = perfectly smooth")
     args = ap.parse_args(argv)
 
-    from batchdigits.run.concurrency import default_jobs
-    from batchdigits.learn.model import get_default_model
+    from batchdigits.io.concurrency import default_jobs
+    from batchdigits.learn.builtin import get_default_model
 
     all_jobs = default_jobs()
     print(machine_line())

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser import set_viewport, start_chromium  # noqa: E402
 
 from batchdigits import classify_folder  # noqa: E402
-from batchdigits.run.classify import Settings  # noqa: E402
-from batchdigits.learn.model import get_default_model  # noqa: E402
+from batchdigits.run.pipeline import Settings  # noqa: E402
+from batchdigits.learn.builtin import get_default_model  # noqa: E402
 from batchdigits.web.reviewsession import ReviewSession  # noqa: E402
 from batchdigits.web.webreview import make_server, page_commands  # noqa: E402
 

@@ -69,7 +69,7 @@ def first_run(session_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Fi
 @pytest.fixture(scope="session", autouse=True)
 def default_model(session_env: Path, first_run: FirstRun):
     """The built-in model, from the session cache (built there once)."""
-    from batchdigits.learn.model import get_default_model
+    from batchdigits.learn.builtin import get_default_model
 
     return get_default_model()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from batchdigits.cli import app
+from batchdigits.cli.app import app
 
 COLUMNS = ["path", "label", "confidence", "status", "error"]
 ANSI_ESCAPE = "\x1b["

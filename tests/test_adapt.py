@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from batchdigits.learn.adapt import subsample, training_set
 from batchdigits.learn.model import load_model
 from batchdigits.image.render import grid_to_image
-from batchdigits.ui import ProgressBar
+from batchdigits.cli.ui import ProgressBar
 from helpers import one_line_error, read_csv, run_cli, run_script
 
 DIGITS = load_digits()
@@ -168,7 +168,7 @@ def test_a_small_folder_adapted_gives_no_row_more_confidence_than_the_model_it_w
     import writers
 
     from batchdigits.image.convert import convert_file
-    from batchdigits.learn.model import get_default_model
+    from batchdigits.learn.builtin import get_default_model
 
     truth = {rel: d for rel, d, _ in writers.write_set(tmp_path / "in", writers.DEV_SEED, writers=1, jobs=1)}
     (tmp_path / "in" / "labels.csv").unlink()
@@ -207,7 +207,7 @@ def test_a_model_file_keeps_its_ceiling_and_refuses_a_ceiling_with_a_ceiling(tmp
     import skops.io as sio
 
     from batchdigits.learn.model import DigitModel, ModelError, save_model
-    from batchdigits.learn.train import fit_model
+    from batchdigits.learn.fit import fit_model
 
     X, y = DIGITS.data[:600], DIGITS.target[:600]
     sure = fit_model(X, y, "svc")
@@ -243,7 +243,7 @@ def test_a_model_file_keeps_its_ceiling_and_refuses_a_ceiling_with_a_ceiling(tmp
 
 def test_the_ceiling_is_set_below_the_limit_only_and_stays_the_labelled_model_when_adapted_again():
     from batchdigits.learn.adapt import CEILING_BELOW, adapt_model
-    from batchdigits.learn.train import fit_model
+    from batchdigits.learn.fit import fit_model
 
     labelled = fit_model(DIGITS.data[:500], DIGITS.target[:500], "svc")
     folder = DIGITS.data[500:500 + CEILING_BELOW + 20]
@@ -267,7 +267,7 @@ def test_the_ceiling_is_set_below_the_limit_only_and_stays_the_labelled_model_wh
 
 def test_an_opinion_the_ceiling_shares_is_asked_once_per_batch():
     from batchdigits.learn.adapt import adapt_model
-    from batchdigits.learn.train import fit_model
+    from batchdigits.learn.fit import fit_model
 
     labelled = fit_model(DIGITS.data[:500], DIGITS.target[:500], "svc")
     capped = adapt_model(labelled, DIGITS.data[500:560])

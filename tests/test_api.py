@@ -78,7 +78,7 @@ def test_large_files_go_to_workers_in_smaller_chunks(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    import batchdigits.run.classify as classify
+    import batchdigits.run.pipeline as classify
 
     folder = tmp_path / "scans"
     folder.mkdir()

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from batchdigits import classify_folder
-from batchdigits.run.classify import CHUNK_SIZE, Settings
+from batchdigits.run.pipeline import CHUNK_SIZE, Settings
 from batchdigits.learn.model import DigitModel
 from helpers import one_line_error, parse_csv, read_csv, run_cli, run_script
 from imagemaker import save_digit

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from batchdigits import classify_folder
-from batchdigits.run.classify import Settings
+from batchdigits.run.pipeline import Settings
 from batchdigits.image.load import ImageError, load_image
 from helpers import deny_access, read_csv, run_cli, run_script
 from imagemaker import save_digit, write_png_bomb, write_truncated

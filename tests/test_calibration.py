@@ -15,7 +15,7 @@ from batchdigits.learn.augment import distort, stroke_grids
 from batchdigits.learn.glyphs import FORMS, draw_digit
 from batchdigits.learn.model import MODEL_FORMAT, DigitModel, load_model, save_model
 from batchdigits.learn.strokeset import CALIBRATION_SEED, SEED, calibration_set, load_strokes
-from batchdigits.learn.train import MAX_CONFIDENCE, calibrate, fit_calibrator
+from batchdigits.learn.fit import MAX_CONFIDENCE, calibrate, fit_calibrator
 from helpers import read_csv, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -54,8 +54,8 @@ def test_help_names_the_values() -> None:
 
 
 def test_classifier_choices_are_the_library_ones() -> None:
-    from batchdigits.cli import Classifier
-    from batchdigits.learn.train import CLASSIFIERS
+    from batchdigits.cli.train import Classifier
+    from batchdigits.learn.fit import CLASSIFIERS
 
     assert [c.value for c in Classifier] == list(CLASSIFIERS)
 

@@ -18,7 +18,7 @@ def test_help_and_version_import_no_numerics(argv: list[str] | None) -> None:
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
     )
     code = (
-        "import sys\nfrom batchdigits.cli import main\n" + run +
+        "import sys\nfrom batchdigits.cli.app import main\n" + run +
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import batchdigits.run.concurrency as concurrency
+import batchdigits.io.concurrency as concurrency
 from batchdigits import Settings, classify_folder
-from batchdigits.run.classify import CHUNK_SIZE
+from batchdigits.run.pipeline import CHUNK_SIZE
 from helpers import read_csv
 from imagemaker import save_digit
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdigits.run.atomic import temp_prefix
+from batchdigits.io.atomic import temp_prefix
 from helpers import console_script, one_line_error, read_csv, run_cli
 from imagemaker import save_digit
 from test_reliability import fill, start_script

@@ -11,7 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from batchdigits.run.classify import DEFAULT_MIN_CONFIDENCE
+from batchdigits.defaults import DEFAULT_MIN_CONFIDENCE
 from batchdigits.image.convert import convert_file
 from batchdigits.image.render import grid_to_image
 from helpers import one_line_error, run_cli

@@ -8,8 +8,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from batchdigits.learn.fastsvc import fast_predict_proba
-from batchdigits.learn.model import DigitModel, get_default_model
-from batchdigits.learn.train import make_classifier
+from batchdigits.learn.model import DigitModel
+from batchdigits.learn.builtin import get_default_model
+from batchdigits.learn.fit import make_classifier
 
 DIGITS = load_digits()
 

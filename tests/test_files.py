@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from batchdigits import classify_folder
-from batchdigits.run.classify import Settings
-from batchdigits.run.files import IMAGE_EXTENSIONS, walk
+from batchdigits.run.pipeline import Settings
+from batchdigits.io.files import IMAGE_EXTENSIONS, walk
 from helpers import deny_access, read_csv, run_cli, run_script, statuses
 from imagemaker import save_digit
 
@@ -273,7 +273,7 @@ def test_a_signal_while_a_file_is_opened_stops_the_run_and_is_never_an_error_row
     # CI run of 2026-12-02: a SIGTERM landed inside os.fdopen, which closes the descriptor itself as it
     # fails; open_input closed it again, the EBADF OSError replaced the KeyboardInterrupt, the file
     # became an error row ("bad file descriptor") and the run went on to exit 1 instead of 130.
-    import batchdigits.run.files as files
+    import batchdigits.io.files as files
     from batchdigits.image.load import load_image
 
     save_digit(tmp_path / "in" / "a.png")

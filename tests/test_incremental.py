@@ -20,7 +20,7 @@ import pytest
 
 import batchdigits.image.convert as convert_module
 from batchdigits import classify_folder
-from batchdigits.run.classify import Settings
+from batchdigits.run.pipeline import Settings
 from batchdigits.learn.model import load_model, save_model
 from helpers import deny_access, read_csv, run_cli
 from imagemaker import save_digit

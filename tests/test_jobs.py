@@ -8,7 +8,7 @@ import pytest
 from joblib.externals.loky.backend import context
 
 import batchdigits.learn.train as train_module
-from batchdigits.run.concurrency import default_jobs
+from batchdigits.io.concurrency import default_jobs
 from helpers import run_cli
 
 

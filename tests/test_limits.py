@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageFile
 
-from batchdigits.run.classify import CHUNK_SIZE
+from batchdigits.run.pipeline import CHUNK_SIZE
 from batchdigits.defaults import DEFAULT_MAX_PIXELS
 from batchdigits.image.load import ImageError, load_image
 from helpers import read_csv, run_cli

@@ -70,8 +70,8 @@ def test_a_confidence_exactly_at_min_confidence_is_ok(tmp_path, default_model):
     float above it makes the same prediction low_confidence."""
     import math
 
-    from batchdigits.run.classify import Settings, iter_rows
-    from batchdigits.run.files import walk
+    from batchdigits.run.pipeline import Settings, iter_rows
+    from batchdigits.io.files import walk
 
     folder = tmp_path / "in"
     save_digit(folder / "zero.png", "zero")

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
-import batchdigits.learn.train
+import batchdigits.learn.builtin
 from batchdigits.image.grid import GRID_VERSION
-from batchdigits.learn.model import DigitModel, default_model_path, get_default_model, save_model
+from batchdigits.learn.model import DigitModel, save_model
+from batchdigits.learn.builtin import default_model_path, get_default_model
 from helpers import one_line_error, read_csv, run_cli, run_script
 from imagemaker import save_digit
 
@@ -31,7 +32,7 @@ def test_cached_default_model_is_reused_without_retraining(monkeypatch, default_
     def no_training():
         raise AssertionError("the cached model should have been used")
 
-    monkeypatch.setattr(batchdigits.learn.train, "train_builtin", no_training)
+    monkeypatch.setattr(batchdigits.learn.builtin, "train_builtin", no_training)
 
     model = get_default_model()
 
@@ -105,7 +106,7 @@ def test_batchdigits_model_env_naming_a_missing_file_is_exit_2(tmp_path, monkeyp
 
 
 def test_models_cached_for_other_versions_are_removed(tmp_path):
-    from batchdigits.learn.model import remove_outdated_models
+    from batchdigits.learn.builtin import remove_outdated_models
 
     current = tmp_path / "default-g5-f2-sk1.9.1.skops"
     current.write_bytes(b"PK current")

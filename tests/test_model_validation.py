@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-import batchdigits.run.classify as classify_module
+import batchdigits.run.pipeline as classify_module
 from batchdigits.learn.model import MAX_MODEL_BYTES, ModelError, load_model, save_model
 from helpers import one_line_error, run_cli, run_script
 from imagemaker import save_digit

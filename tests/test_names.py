@@ -1,5 +1,5 @@
 """Any file name, with any bytes, round-trips: through the CSV, the incremental state
-and back to the real file (``batchdigits.run.files.path_from_csv``)."""
+and back to the real file (``batchdigits.io.files.path_from_csv``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdigits.run.files import csv_name, path_from_csv
+from batchdigits.io.files import csv_name, path_from_csv
 from helpers import read_csv, run_cli, run_script
 from imagemaker import save_digit
 
@@ -133,7 +133,7 @@ def test_a_state_written_with_the_old_path_rule_costs_one_full_run(tmp_path):
     import json
 
     from batchdigits import classify_folder
-    from batchdigits.run.classify import Settings
+    from batchdigits.run.pipeline import Settings
 
     folder = tmp_path / "in"
     save_digit(folder / "a.png", "one")

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from batchdigits import classify_folder
-from batchdigits.run.classify import Settings
+from batchdigits.run.pipeline import Settings
 from batchdigits.image.convert import convert_file
 from batchdigits.image.grid import image_to_grid
 from helpers import read_csv

@@ -17,7 +17,7 @@ import pytest
 
 import batchdigits.run.classify as classify_module
 from batchdigits import classify_folder
-from batchdigits.run.classify import Settings
+from batchdigits.run.pipeline import Settings
 from batchdigits.image.grid import GRID_VERSION
 from batchdigits.run.lock import output_lock
 from helpers import ANSI_ESCAPE, console_script, one_line_error, read_csv, run_cli, run_script
@@ -344,6 +344,7 @@ def test_a_held_lock_leaves_an_existing_csv_as_it_was_in_process(tmp_path):
 
 
 def test_a_held_lock_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch):
+    import batchdigits.learn.builtin as builtin_module
     import batchdigits.learn.model as model_module
 
     folder = tmp_path / "in"
@@ -355,7 +356,7 @@ def test_a_held_lock_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch
         loads.append(args)
         raise AssertionError("the model was loaded although the output is locked")
 
-    monkeypatch.setattr(model_module, "get_default_model", no_model_please)  # the CLI imports it when needed
+    monkeypatch.setattr(builtin_module, "get_default_model", no_model_please)  # the CLI imports it when needed
     monkeypatch.setattr(model_module, "load_model", no_model_please)
 
     with output_lock(str(out)):

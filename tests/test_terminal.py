@@ -11,7 +11,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from batchdigits.ui import ProgressBar, maybe_progress
+from batchdigits.cli.ui import ProgressBar, maybe_progress
 from imagemaker import save_digit
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import batchdigits.run.atomic as atomic_module
+import batchdigits.io.atomic as atomic_module
 from batchdigits.image.convert import convert_file
 from batchdigits.web.reviewsession import ReviewError, ReviewSession, find_folder
 from batchdigits.web.webreview import ReviewServer, is_loopback, make_server

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..run.concurrency import in_worker
+from ..io.concurrency import in_worker
 from ..defaults import DEFAULT_MAX_PIXELS
 from .grid import INPUT_SIDE, image_to_grid
 from .gridstack import images_to_grids
-from ..run.incremental import file_sha256
+from ..io.hashing import file_sha256
 from .load import ImageError, load_image
 
 LOAD_SIDE = INPUT_SIDE  # decode at most this many px per side (JPEG draft, shrink)

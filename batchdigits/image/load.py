@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..defaults import DEFAULT_MAX_PIXELS
-from ..run.files import NotRegularFile, open_input
+from ..io.files import NotRegularFile, open_input
 
 MAX_SIDE = 512
 """Longest side kept after loading; enough for a single digit."""

@@ -53,7 +53,7 @@ synthetic writers, as one folder), first with the earlier built-in model
 0.8 below a few hundred grids (each writer alone: 0.905 -> 0.922 at 0.8,
 0.910 at 0.99).  With the calibrated built-in model of 606dc7f: 0.957 ->
 0.965, ECE 0.007 -> 0.005 (the refitted model is calibrated again on the
-same held-out strokes, :func:`batchdigits.learn.train.refit`).
+same held-out strokes, :func:`batchdigits.learn.fit.refit`).
 
 >>> adapted = adapt_model(get_default_model(), grids)     # doctest: +SKIP
 >>> adapted.metadata["adaptation"]["pseudo_labels"]       # doctest: +SKIP
@@ -70,6 +70,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 
+from .fit import refit
 from .model import DigitModel
 
 MAX_FIT = 8000  # folder grids used for fitting at most (deterministic subsample)
@@ -113,8 +114,6 @@ def adapt_model(model: DigitModel, grids: np.ndarray, seed: int = 0) -> DigitMod
     :class:`AdaptError` for a model that keeps no training grids or fewer
     than 2 grids.
     """
-    from .train import refit  # train imports scikit-learn's heavy parts
-
     started = time.perf_counter()
     grids = np.asarray(grids).reshape(-1, 64)
     if len(grids) < 2:

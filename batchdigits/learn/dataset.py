@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..image.convert import Task, convert_chunk, worker_died
-from ..run.corrections import parse_label
-from ..run.concurrency import default_jobs, map_ordered
-from ..run.files import path_from_csv, walk
+from ..io.labels import parse_label
+from ..io.concurrency import default_jobs, map_ordered
+from ..io.files import path_from_csv, walk
 
 
 class DatasetError(Exception):
@@ -85,7 +85,7 @@ def read_labels(path: str, root: str | None = None) -> LabelsCsv:
 
     A label is one ASCII digit 0-9, or empty for "not a digit" (the row is
     left out and counted).  Paths are written as in the predictions CSV
-    (see :func:`batchdigits.run.files.path_from_csv`), relative to ``root`` or
+    (see :func:`batchdigits.io.files.path_from_csv`), relative to ``root`` or
     else to the CSV's own folder.  Anything unusable raises
     :class:`DatasetError` naming the file and line.
     """

@@ -18,7 +18,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from .dataset import labelled_grids
 from ..defaults import DEFAULT_MIN_CONFIDENCE
-from ..run.files import csv_name
+from ..io.files import csv_name
 from .model import DigitModel
 from .reliability import Bin, equal_count_bins, expected_calibration_error
 

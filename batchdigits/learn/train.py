@@ -5,7 +5,7 @@ tutorial's split of ``load_digits``: ``test_size=0.2, random_state=0``, plus
 20 % of any extra data), then refits on everything (with the built-in set:
 ``load_digits``, its shifted and distorted copies, and the shipped pen-stroke
 grids of :mod:`batchdigits.learn.strokeset`), calibrates the model's confidence
-(:func:`calibrate`) and returns the model with its report.
+(:func:`batchdigits.learn.fit.calibrate`) and returns the model with its report.
 
 >>> result = train_builtin()              # doctest: +SKIP
 >>> round(result.accuracy, 3)             # doctest: +SKIP
@@ -14,36 +14,26 @@ grids of :mod:`batchdigits.learn.strokeset`), calibrates the model's confidence
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import sklearn
-from sklearn.calibration import CalibratedClassifierCV
+from joblib import Parallel, delayed
 from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
-from joblib import Parallel, delayed
-from sklearn.isotonic import IsotonicRegression
-
-from .augment import distorted_grids, distorted_parallel, shifted_grids
-from ..run.concurrency import default_jobs
 from ..image.grid import GRID_VERSION
+from ..io.concurrency import default_jobs
+from .adapt import adapt_model
+from .augment import distorted_grids, distorted_parallel, shifted_grids
+from .fit import confidence_note, fit_classifier, calibrate, fit_model
 from .model import MODEL_FORMAT, DigitModel
-from .strokeset import calibration_set, load_strokes
+from .strokeset import load_strokes
 
-CLASSIFIERS = ("svc", "logistic", "knn")
 SEED = 0
 USER_COPIES = 3  # distorted copies of each of the user's own scans (plus 2 shifted)
-MAX_CONFIDENCE = 0.995  # no reading of an unseen hand is surer: the DEV writers' best bins are 0.994 right
-MIN_CONFIDENCE = 0.0
 
 
 @dataclass
@@ -58,31 +48,6 @@ class TrainResult:
     builtin_accuracy: float | None = None  # on the load_digits holdout alone
     user_accuracy: float | None = None  # on the held-out 20 % of the user's scans alone
     n_user_holdout: int = 0
-
-
-def make_classifier(name: str = "svc", folds: int = 3) -> Pipeline:
-    """A fresh, unfitted pipeline with calibrated ``predict_proba``."""
-    if name == "svc":
-        svc = SVC(kernel="rbf", C=10.0, gamma=0.001)
-        return make_pipeline(CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False))
-    if name == "logistic":
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    if name == "knn":
-        return make_pipeline(KNeighborsClassifier(n_neighbors=5, weights="distance"))
-    raise ValueError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)}")
-
-
-def make_opinions() -> list[Pipeline]:
-    """Models whose doubts lower the SVC's confidence (see ``DigitModel.predict``).
-
-    A logistic regression and a 5-nearest-neighbour vote: on the synthetic
-    cross-domain set the smallest of the three probabilities ranks right and
-    wrong predictions far better than the SVC's own (benchmarks/accuracy.py).
-    """
-    return [
-        make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=200, tol=1e-3)),
-        make_pipeline(KNeighborsClassifier(n_neighbors=5)),
-    ]
 
 
 def builtin_data() -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +89,7 @@ def train(
 
     With ``builtin`` and ``augment`` the generated pen-stroke grids
     (:mod:`batchdigits.learn.strokeset`) are added too, and the model's confidence
-    is calibrated on the distorted ones it was not trained on (:func:`calibrate`).  Accuracy is
+    is calibrated on the distorted ones it was not trained on (:func:`batchdigits.learn.fit.calibrate`).  Accuracy is
     measured on held-out data: the tutorial's split of ``load_digits``
     (``test_size=0.2, random_state=0``) and 20 % of the extra grids; the
     returned model is then refitted on everything.  ``jobs`` worker processes
@@ -161,12 +126,10 @@ def train(
     Xte, yte = _stack(test_parts)
     X_all, y_all = _stack(all_parts + ([strokes[:2]] if strokes is not None else []))
     holdout, model = Parallel(n_jobs=min(2, jobs or default_jobs()))(  # two independent fits, side by side
-        [delayed(_fit)(classifier, Xtr, ytr), delayed(fit_model)(X_all, y_all, classifier)]
+        [delayed(fit_classifier)(classifier, Xtr, ytr), delayed(fit_model)(X_all, y_all, classifier)]
     )
     adapting = unlabelled_X is not None and len(unlabelled_X) > 0
     if adapting:
-        from .adapt import adapt_model
-
         measured = fit_model(Xtr, ytr, classifier)
         measured.metadata["classifier"] = classifier
         measured = adapt_model(measured, np.asarray(unlabelled_X), seed=SEED)
@@ -189,13 +152,11 @@ def train(
         "class_counts": [int(c) for c in np.bincount(y_all, minlength=10)],
         "holdout_accuracy": round(accuracy, 6),
         "holdout_size": int(len(yte)),
-        "confidence": _confidence_note(model),
+        "confidence": confidence_note(model),
     }
     if strokes is not None:
         calibrate(model)  # also updates metadata["confidence"]
     if adapting:
-        from .adapt import adapt_model
-
         model = adapt_model(model, np.asarray(unlabelled_X), seed=SEED)
         model.metadata["training_data"] += f" + {len(np.asarray(unlabelled_X))} unlabelled scans (adapted)"
     return TrainResult(
@@ -227,77 +188,6 @@ def user_grids(X: np.ndarray, y: np.ndarray, augment: bool = True) -> tuple[np.n
         distorted, source = distorted_grids(X, seed=SEED + 1 + copy)
         parts.append((distorted, y[source]))
     return _stack(parts)
-
-
-def refit(model: DigitModel, X: np.ndarray, y: np.ndarray, keep: Callable[[Any], bool] | None = None) -> DigitModel:
-    """A model of the same kind as ``model`` (classifier, opinions) fitted on ``X, y``,
-    with ``model``'s metadata; a calibrated ``model`` gives a model calibrated again
-    (:func:`calibrate`: the new raw scores on the same held-out strokes).  Opinions
-    of ``model`` for which ``keep(opinion)`` is true are kept as they are, not refitted."""
-    classifier = str(model.metadata.get("classifier", "svc"))
-    fitted = fit_model(X, y, classifier if classifier in CLASSIFIERS else "svc")
-    if not model.opinions:
-        fitted.opinions = []
-    elif keep is not None and len(model.opinions) == len(fitted.opinions):
-        fitted.opinions = [old if keep(old) else new for old, new in zip(model.opinions, fitted.opinions, strict=True)]
-    fitted.metadata = dict(model.metadata)
-    if model.calibrator is not None:
-        calibrate(fitted)
-    return fitted
-
-
-def fit_model(X: np.ndarray, y: np.ndarray, classifier: str = "svc") -> DigitModel:
-    """The main pipeline and (for the SVC) its two opinions fitted on ``X, y``; no calibrator."""
-    opinions = [m.fit(X, y) for m in make_opinions()] if classifier == "svc" else []
-    return DigitModel(_fit(classifier, X, y), {}, opinions=opinions)
-
-
-def fit_calibrator(scores: np.ndarray, right: np.ndarray) -> IsotonicRegression:
-    """Isotonic map from a model's raw confidence to the share of right readings.
-
-    Clipped to ``[MIN_CONFIDENCE, MAX_CONFIDENCE]``: a calibrated 1.0 would
-    promise what no model of handwriting can.
-    """
-    iso = IsotonicRegression(y_min=MIN_CONFIDENCE, y_max=MAX_CONFIDENCE, out_of_bounds="clip")
-    return iso.fit(np.asarray(scores, np.float64), np.asarray(right, np.float64))
-
-
-def calibrate(model: DigitModel, X: np.ndarray | None = None, y: np.ndarray | None = None) -> DigitModel:
-    """Fit ``model``'s calibrator on grids ``X`` with true digits ``y`` it was NOT trained on.
-
-    The data should differ from the training data as the grids to be read
-    will (other writers).  By default: the shipped calibration strokes
-    (:func:`batchdigits.learn.strokeset.calibration_set`), other drawings than the
-    training strokes, each further distorted.  (Calibrated on undistorted
-    unseen drawings, 99.6 % right, the confidence is overconfident on the DEV
-    writers, ECE 0.034; on the distorted ones, 97 % right, ECE 0.007.)
-    Returns ``model`` with ``model.calibrator`` set.
-    """
-    if X is None or y is None:
-        X, y, _ = calibration_set()
-    labels, score = model.raw_predict(np.asarray(X, np.float64))
-    model.calibrator = fit_calibrator(score, labels == np.asarray(y))
-    model.metadata["confidence"] = _confidence_note(model, len(y))
-    return model
-
-
-def _confidence_note(model: DigitModel, n_calibration: int | None = None) -> str:
-    """What the confidence column means for this model (its metadata)."""
-    raw = "min(svc, logistic, knn)" if model.opinions else "the classifier's probability"
-    if model.calibrator is None:
-        return f"{raw}, uncalibrated"
-    n = n_calibration if n_calibration is not None else "held-out"
-    return (f"calibrated probability that the label is right: isotonic map of {raw}, fitted on "
-            f"{n} grids the model was not trained on")
-
-
-def _fit(classifier: str, X: np.ndarray, y: np.ndarray) -> Pipeline:
-    """Fit, calibrating with as many folds (up to 3) as the rarest digit allows."""
-    counts = np.bincount(y)
-    folds = int(min(3, counts[counts > 0].min()))
-    if folds < 2:
-        raise ValueError("every digit in the training data needs at least 2 labelled scans")
-    return make_classifier(classifier, folds).fit(X, y)
 
 
 def _split_extra(

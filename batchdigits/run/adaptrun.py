@@ -19,9 +19,9 @@ from typing import IO
 import numpy as np
 
 from ..learn.adapt import AdaptError, Adaptation, adapt_model
-from .classify import Batch, Known, Result, Settings, iter_converted, predict_batch
+from .pipeline import Batch, Known, Result, Settings, iter_converted, predict_batch
 from .corrections import Corrections
-from .files import Found
+from ..io.files import Found
 from ..learn.model import DigitModel
 
 Phase = Callable[[str, int], None]  # ("converting", files done) / ("adapting", 0) / ("classifying", 0)

@@ -29,8 +29,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, UTC
 
-from .atomic import atomic_write
-from .files import csv_name
+from ..io.atomic import atomic_write
+from ..io.files import csv_name
+from ..io.labels import parse_label
 from .write import Row
 
 COLUMNS = ("path", "label", "reviewed_at", "sha256")
@@ -57,21 +58,6 @@ def default_corrections_path(predictions: str) -> str:
     """
     stem, ext = os.path.splitext(predictions)
     return f"{stem}.corrections{ext or '.csv'}"
-
-
-def parse_label(text: str) -> int | None:
-    """A label as written in a corrections file: ``"7"`` -> 7, ``""`` -> None (not a digit).
-
-    Only one ASCII digit is a label; anything else raises ``ValueError``.
-
-    >>> parse_label("7"), parse_label("")
-    (7, None)
-    """
-    if text == "":
-        return None
-    if len(text) == 1 and "0" <= text <= "9":
-        return int(text)
-    raise ValueError(f"label must be a digit 0-9 or empty (not a digit), got {text!r}")
 
 
 def now_utc() -> str:
@@ -124,7 +110,7 @@ def write_corrections(path: str, entries: Mapping[str, Correction]) -> None:
 def key_prefix(folder: str, corrections_path: str) -> str:
     """How the corrections file names ``folder``: a CSV path ``rel`` (relative to
     ``folder``) is ``posixpath.join(prefix, rel)`` in the corrections file.
-    Written as CSV paths are (:func:`batchdigits.run.files.csv_name`).
+    Written as CSV paths are (:func:`batchdigits.io.files.csv_name`).
 
     >>> key_prefix("/data/scans", "/data/p.corrections.csv")   # doctest: +SKIP
     'scans'

@@ -24,14 +24,13 @@ a pair that is either consistent or detected as stale.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .files import open_input
+from ..io.hashing import file_sha256
 from .write import COLUMNS, Row
 
 STATE_FORMAT = 2  # 2: paths escape a literal backslash (format 1 states cost one full run)
@@ -53,18 +52,6 @@ def stamp(path: str) -> FileStamp | None:
     except OSError:
         return None
     return FileStamp(st.st_size, st.st_mtime_ns)
-
-
-def file_sha256(path: str) -> str:
-    """Hex SHA-256 of a file's bytes (``""`` if it cannot be read)."""
-    digest = hashlib.sha256()
-    try:
-        with open_input(path) as fh:  # never blocks on a FIFO
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return ""
-    return digest.hexdigest()
 
 
 def run_header(
@@ -146,7 +133,7 @@ class StateWriter:
 
 def write_state(state_path: str, header: dict[str, Any], body_path: str, csv_sha256: str) -> None:
     """Assemble the state file atomically from the header and the body lines."""
-    from .atomic import atomic_write
+    from ..io.atomic import atomic_write
 
     with atomic_write(state_path) as out, open(body_path, encoding="utf-8") as body:
         out.write(json.dumps({**header, "csv_sha256": csv_sha256}) + "\n")

@@ -3,12 +3,12 @@
 Columns: ``path,label,confidence,status,error``.  The file is UTF-8 with
 ``\\n`` line endings; fields are quoted when needed (commas, quotes,
 ``\\n``, ``\\r``), so any file name round-trips through Python's ``csv`` reader.
-Paths are written by :func:`batchdigits.run.files.csv_name` (a backslash doubled,
-bytes that are not UTF-8 as ``\\xNN``); :func:`batchdigits.run.files.path_from_csv`
+Paths are written by :func:`batchdigits.io.files.csv_name` (a backslash doubled,
+bytes that are not UTF-8 as ``\\xNN``); :func:`batchdigits.io.files.path_from_csv`
 turns them back into real paths.
 
 ``open_csv(path)`` writes to a temporary file beside the target and moves it
-into place only when the run completes (see :mod:`batchdigits.run.atomic`), so
+into place only when the run completes (see :mod:`batchdigits.io.atomic`), so
 an earlier CSV is never left half-written; ``"-"`` writes to stdout.
 """
 
@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
-from .atomic import atomic_write, naming
-from .files import is_image_name, open_input
+from ..io.atomic import atomic_write, naming
+from ..io.files import is_image_name, open_input
 
 COLUMNS = ("path", "label", "confidence", "status", "error")
 COLUMNS_TEXT = ",".join(COLUMNS)

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-from ..run.atomic import atomic_write
-from ..run.files import path_from_csv
+from ..io.atomic import atomic_write
+from ..io.files import path_from_csv
 from ..image.load import ImageError, load_image
 from ..run.write import Row
 

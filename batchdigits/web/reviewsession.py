@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from ..image.convert import convert_file
-from ..run.files import path_from_csv
+from ..io.files import path_from_csv
 from ..run.corrections import (
     Correction,
     CorrectionsError,
@@ -43,7 +43,7 @@ from ..run.corrections import (
     read_corrections,
     write_corrections,
 )
-from ..run.incremental import file_sha256
+from ..io.hashing import file_sha256
 from ..image.load import ImageError, load_image
 from ..learn.model import DigitModel
 from ..run.state import state_path
@@ -151,7 +151,7 @@ class ReviewSession:
         rows = read_predictions(predictions)
         where = find_folder(predictions, folder)
         if model is None:
-            from ..learn.model import get_default_model
+            from ..learn.builtin import get_default_model
 
             model = get_default_model()
         return cls(rows, where, corrections or default_corrections_path(predictions), model)

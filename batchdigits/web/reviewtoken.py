@@ -23,7 +23,7 @@ import re
 import secrets
 import stat
 
-from ..run.atomic import owned_temp
+from ..io.atomic import owned_temp
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 OWNER_ONLY = 0o600

@@ -5,7 +5,7 @@ in this process; otherwise joblib's ``Parallel(return_as="generator")`` keeps
 only a few chunks in flight, so memory does not grow with the input (work
 that fits in one chunk is done in this process, without workers).  With
 ``backend="dask"`` the chunks go to a dask.distributed cluster
-(:func:`batchdigits.run.cluster.cluster_map`).
+(:func:`batchdigits.io.cluster.cluster_map`).
 
 A worker that dies (the OOM killer, a crashing decoder, ``kill -9``) does not
 end the run: the chunks that were in flight are done again one item at a
@@ -126,7 +126,7 @@ def _alone(func: Callable[[list[T]], list[R]], item: T, n_jobs: int, died: Calla
 
 def worker_deaths() -> tuple[type[BaseException], ...]:
     """Exceptions that mean a local worker process died: loky's broken pool
-    (``TerminatedWorkerError``).  A cluster's dead worker: see :mod:`batchdigits.run.cluster`."""
+    (``TerminatedWorkerError``).  A cluster's dead worker: see :mod:`batchdigits.io.cluster`."""
     return (BrokenExecutor,)
 
 

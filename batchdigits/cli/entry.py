@@ -1,22 +1,19 @@
 """The console script's first code: Ctrl-C and SIGTERM handled before anything heavy loads.
 
 ``main()`` installs the signal handlers, then imports the command line
-(:mod:`batchdigits.cli`, typer, rich, ...) and runs it, so a signal in the
+(:mod:`batchdigits.cli.app`, typer, rich, ...) and runs it, so a signal in the
 first moments is exit 130 with one line, never a traceback or a death by
 signal.  Only the standard library is imported here.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
 
-from .exitcodes import EXIT_INTERRUPTED
-
-PAUSE_ENV = "BATCHDIGITS_TEST_PAUSE"  # tests only: "PHASE=FLAGFILE" waits at PHASE (see pause)
-
+from ..exitcodes import EXIT_INTERRUPTED
+from .pause import pause
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
@@ -28,25 +25,12 @@ def install_handlers() -> None:
         signal.signal(sig, _interrupt)
 
 
-def pause(phase: str) -> None:
-    """For tests that signal at a known moment: with ``$BATCHDIGITS_TEST_PAUSE`` set to
-    ``PHASE=FLAGFILE``, create FLAGFILE and wait (up to a minute) for a signal at PHASE."""
-    wanted, _, flag = os.environ.get(PAUSE_ENV, "").partition("=")
-    if wanted != phase or not flag:
-        return
-    with open(flag, "w"):
-        pass
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 def main() -> None:
     """Console-script entry point."""
     install_handlers()
     try:
         pause("start")
-        from .cli import main as cli_main
+        from .app import main as cli_main
 
         cli_main()
         code: str | int | None = 0

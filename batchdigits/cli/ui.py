@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-from .run.files import walk
+from ..io.files import walk
 
 
 def stderr_console() -> Console:

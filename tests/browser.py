@@ -44,3 +44,12 @@ def start_chromium(profile: str, width: int = 1100, height: int = 720) -> Any:
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(20)
     return driver
+
+
+def set_viewport(driver: Any, width: int, height: int) -> None:
+    """Make the page's viewport exactly ``width`` x ``height`` CSS px (a headless window's own
+    size is not the viewport: Chromium keeps a minimum width and subtracts its frame)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )

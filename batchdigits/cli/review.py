@@ -43,6 +43,14 @@ def review(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the page's address; do not open a browser.")
     ] = False,
+    token_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--token-file", metavar="PATH",
+            help="Where the page's token is kept (owner-only, 0600) so a restart on the same --port "
+            "lets the open page go on. Default: .CORRECTIONS.token beside the corrections file.",
+        ),
+    ] = None,
     model_path: ModelOption = None,
     allow_pickle: PickleOption = False,
     no_learn: Annotated[
@@ -54,7 +62,9 @@ def review(
 
     Rows come in the order low_confidence, blank, error, then ok by rising
     confidence. Keys: a digit sets the label, Enter accepts the prediction,
-    x marks "not a digit", arrows move. Stop with Ctrl-C (exit 0).
+    x marks "not a digit", arrows move, ? shows all keys; the page has buttons
+    too. Stop with Ctrl-C (exit 0); started again with the same --port, an
+    open page goes on (the token is kept, owner-only, beside the corrections).
 
     The review learns: after every 50 decisions, or a pause of 5 s, the model
     is refit in the background with your labels, and the rows left are read
@@ -69,7 +79,8 @@ def review(
     from ..run.corrections import CorrectionsError, default_corrections_path, read_corrections
     from ..web.refitworker import Learning
     from ..web.reviewsession import ReviewError, ReviewSession, find_folder, read_predictions
-    from ..web.webreview import is_loopback, make_server
+    from ..web.reviewtoken import default_token_path, kept_token
+    from ..web.webreview import is_loopback, make_server, page_commands
 
     console = stderr_console()
     with handled_errors(console, debug):
@@ -88,20 +99,31 @@ def review(
         opener = open_predictor if no_learn else open_full_model
         model = opener(model_path, allow_pickle, console, False)
         session = ReviewSession(rows, where, corrections, model, None if no_learn else Learning())
+        keep = str(token_file) if token_file is not None else default_token_path(corrections)
         try:
-            server = make_server(session, host, port)
+            token, replaced = kept_token(keep)
+        except OSError as exc:
+            raise UsageProblem(f"cannot keep the page's token in {keep}: {exc.strerror or exc}") from None
+        if replaced:
+            log(console, f"warning: {keep} replaced with a new token: {replaced}")
+        try:
+            server = make_server(session, host, port, token)
         except OSError as exc:
             raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        server.commands = page_commands(
+            str(predictions), where, corrections, server.port, host,
+            None if token_file is None else str(token_file), folder_given=folder is not None,
+        )
         if not is_loopback(host):
             log(console, f"warning: listening on {host}: anyone who can reach it and has the "
                 "address with its token can see the scans and write corrections")
         summary = session.summary()
-        log(console, f"review page: {server.url}")
-        log(console, f"{summary['doubtful_left']} doubtful rows left of {summary['total']}; "
-            f"decisions are saved to {corrections}; Ctrl-C stops")
-        if not no_browser:
-            _open_browser(server.url, console)
-        try:
+        try:  # a SIGTERM from here on stops the review as Ctrl-C does (exit 0)
+            log(console, f"review page: {server.url}")
+            log(console, f"{summary['doubtful_left']} doubtful rows left of {summary['total']}; "
+                f"decisions are saved to {corrections}; Ctrl-C stops")
+            if not no_browser:
+                _open_browser(server.url, console)
             server.serve_forever()
         except KeyboardInterrupt:
             pass

@@ -9,7 +9,7 @@ better off without one more dependency and its updates.
 Routes (every one needs the session's token, see below):
 
 * ``GET /`` the page; ``GET /static/NAME`` its script and style sheet;
-* ``GET /api/summary`` totals, what is left, where to resume;
+* ``GET /api/summary`` totals, what is left, where to resume, the commands to copy;
 * ``GET /api/rows?offset=N&limit=M`` rows in review order with grid and top three;
 * ``GET /api/next?after=N`` the next undecided row;
 * ``GET /image/PATH`` a CSV row's scan as PNG (browsers cannot show TIFF or PGM);
@@ -31,13 +31,15 @@ model on a worker thread after every 50 decisions or a 5 s pause
   fetched before holds old indices: fetch again when ``generation`` changes.
 
 Security: the server listens on 127.0.0.1 unless told otherwise; a random
-token (``secrets.token_urlsafe``) is required on every request, as
+token (``secrets.token_urlsafe``; the CLI keeps it in an owner-only file beside
+the corrections file, :mod:`.reviewtoken`, so a restart on the same port lets
+an open page go on) is required on every request, as
 ``?token=`` or as the cookie the page sets from it (``SameSite=Strict``, so
 another web site cannot use it), compared with ``hmac.compare_digest``; on
 loopback the ``Host`` header must name the loopback address (no DNS
 rebinding); only files named in the CSV whose real path lies inside the
 folder are opened (:meth:`ReviewSession.resolve`); the only file written is
-the corrections file.
+the corrections file (the CLI writes the token file before serving).
 
 >>> server = make_server(session, "127.0.0.1", 0)   # doctest: +SKIP
 >>> server.url                                        # doctest: +SKIP
@@ -49,8 +51,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-import secrets
+import os
+import shlex
 import socket
+import threading
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,12 +64,14 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .reviewsession import Refused, ReviewSession
+from .reviewtoken import new_token
 
 STATIC = {
     "/": ("review.html", "text/html; charset=utf-8"),
     "/static/review.js": ("review.js", "text/javascript; charset=utf-8"),
     "/static/review.css": ("review.css", "text/css; charset=utf-8"),
 }
+IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent (a browser keeps idle ones open)
 MAX_BODY = 4096  # bytes of a POST body: a path and a label
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -89,18 +95,58 @@ def is_loopback(host: str) -> bool:
 
 
 class ReviewServer(ThreadingHTTPServer):
-    """An HTTP server bound to one :class:`ReviewSession` and one token."""
+    """An HTTP server bound to one :class:`ReviewSession` and one token.
+
+    ``token``: the one to require (a kept one, see :mod:`.reviewtoken`), else a
+    new random one; ``commands``: what the page shows to copy (``next``: the
+    command that uses the corrections, ``restart``: the one that brings this
+    server back on this port); ``idle_timeout``: seconds a connection may
+    stay silent before it is closed.
+    """
 
     daemon_threads = True
-    allow_reuse_address = False  # a busy port is an error, not shared
+    # SO_REUSEADDR (POSIX): a restart on the same --port binds at once despite
+    # the last run's TIME-WAIT sockets; a port another server listens on is
+    # still refused (Linux and the BSDs share a port only with SO_REUSEPORT).
+    # Windows' SO_REUSEADDR would let two servers share a port: not there.
+    allow_reuse_address = os.name != "nt"
+    request_queue_size = 64  # listen backlog: the page opens several connections at once
 
-    def __init__(self, session: ReviewSession, host: str, port: int) -> None:
+    def __init__(
+        self, session: ReviewSession, host: str, port: int, token: str | None = None,
+        commands: dict[str, str] | None = None, idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.address_family = _family(host)
+        self._open: set[socket.socket] = set()  # connections being served
+        self._open_lock = threading.Lock()
         super().__init__((host, port), ReviewHandler)
         self.session = session
-        self.token = secrets.token_urlsafe(24)
+        self.token = token or new_token()
         self.host = host
         self.loopback = is_loopback(host)
+        self.commands = dict(commands or {})
+        self.idle_timeout = idle_timeout
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Stop listening and end the open (kept-alive) connections too, as a stopped process does."""
+        super().server_close()
+        with self._open_lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     @property
     def port(self) -> int:
@@ -123,9 +169,38 @@ def _family(host: str) -> socket.AddressFamily:
         return socket.AF_INET  # a name such as localhost
 
 
-def make_server(session: ReviewSession, host: str = "127.0.0.1", port: int = 0) -> ReviewServer:
+def make_server(
+    session: ReviewSession, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+    commands: dict[str, str] | None = None, idle_timeout: float = IDLE_TIMEOUT,
+) -> ReviewServer:
     """Bind (``port`` 0: any free port); ``server.serve_forever()`` then serves."""
-    return ReviewServer(session, host, port)
+    return ReviewServer(session, host, port, token, commands, idle_timeout)
+
+
+def page_commands(
+    predictions: str, folder: str, corrections: str, port: int, host: str = "127.0.0.1",
+    token_file: str | None = None, folder_given: bool = True,
+) -> dict[str, str]:
+    """The commands the page offers to copy, paths as the person gave them.
+
+    ``next``: the CSV with the decisions as ``reviewed`` rows; ``train``: a
+    model that learns from them; ``restart``: this review again on ``port``
+    (with the kept token the open page goes on).
+    """
+    q = shlex.quote
+    restart = ["batchdigits", "review", q(predictions)]
+    if folder_given:
+        restart += ["--folder", q(folder)]
+    restart += ["--corrections", q(corrections), "--port", str(port)]
+    if host != "127.0.0.1":
+        restart += ["--host", q(host)]
+    if token_file is not None:
+        restart += ["--token-file", q(token_file)]
+    return {
+        "next": f"batchdigits classify {q(folder)} --out {q(predictions)} --corrections {q(corrections)}",
+        "train": f"batchdigits train --labels {q(corrections)} --unlabelled {q(folder)} --out ours.skops",
+        "restart": " ".join(restart),
+    }
 
 
 class ReviewHandler(BaseHTTPRequestHandler):
@@ -135,6 +210,11 @@ class ReviewHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "batchdigits-review"
     sys_version = ""
+
+    def setup(self) -> None:
+        """A connection silent for ``idle_timeout`` seconds is closed (its thread ends)."""
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Quiet: the terminal belongs to the person, not to access logs."""
@@ -169,7 +249,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
         if url.path in STATIC:
             self._static(*STATIC[url.path], set_cookie=url.path == "/")
         elif url.path == "/api/summary":
-            self._json(self.server.session.summary())
+            self._json({**self.server.session.summary(), "commands": self.server.commands})
         elif url.path == "/api/rows":
             query = parse_qs(url.query)
             offset, limit = _int(query, "offset", 0), _int(query, "limit", 50)

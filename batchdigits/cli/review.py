@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from ..io.counted import counted
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_output, check_range, handled_errors,
     interrupt_on_sigterm, open_model,
@@ -23,7 +24,7 @@ def review(
         Optional[Path],
         typer.Option(
             "--folder", metavar="FOLDER",
-            help="Folder the CSV's paths start from. Default: the one the incremental state records.",
+            help="Folder the CSV's paths start from. Default: the one classify recorded beside the CSV.",
         ),
     ] = None,
     corrections_path: Annotated[
@@ -86,7 +87,7 @@ def review(
                 "address with its token can see the scans and write corrections")
         summary = session.summary()
         log(console, f"review page: {server.url}")
-        log(console, f"{summary['doubtful_left']} doubtful rows left of {summary['total']}; "
+        log(console, f"{counted(summary['doubtful_left'], 'doubtful row')} left of {summary['total']}; "
             f"decisions are saved to {corrections}; Ctrl-C stops")
         if not no_browser:
             _open_browser(server.url, console)
@@ -98,7 +99,7 @@ def review(
             server.server_close()
         decided = session.summary()["decided"]
         session.close()  # a decision being saved is completed; no more are taken
-        log(console, f"review stopped; {decided} decisions in {corrections}")
+        log(console, f"review stopped; {counted(decided, 'decision')} in {corrections}")
 
 
 def _open_browser(url: str, console: Console) -> None:

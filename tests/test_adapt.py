@@ -118,7 +118,7 @@ def test_train_unlabelled_with_a_review_corrections_file(tmp_path):
     result = run_cli("train", "--labels", corrections, "--unlabelled", tmp_path / "scans",
                      "--no-augment", "--jobs", "1", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "1 rows of" in result.output and "'not a digit' skipped" in result.output
+    assert "1 row of" in result.output and "'not a digit' skipped" in result.output
     assert re.search(r"load_digits holdout 0\.9\d+ on 360", result.output)
     assert re.search(r"your held-out scans [01]\.\d+ on 4", result.output)
     model = load_model(out)  # skops, trusted types only

@@ -27,7 +27,7 @@ def test_console_script_on_a_small_folder(tmp_path):
     statuses = Counter(r["status"] for r in rows)
     assert statuses["blank"] == 1 and statuses["ok"] + statuses["low_confidence"] == 2
     assert "image files found" in proc.stderr
-    assert "3 images:" in proc.stderr and "1 other files skipped" in proc.stderr
+    assert "3 images:" in proc.stderr and "1 other file skipped" in proc.stderr
     assert ANSI_ESCAPE not in proc.stderr
     # no terminal: the summary is a log line with a timestamp
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} 3 images: ", proc.stderr, re.M)

@@ -96,7 +96,7 @@ def test_a_correction_for_a_changed_file_is_not_applied_and_warned(tmp_path, fol
     assert result.exit_code == 0
     row = by_path(out)["a.png"]
     assert row["status"] in ("ok", "low_confidence") and row["label"] != "7"
-    assert "warning: 1 corrections not applied" in result.stderr
+    assert "warning: 1 correction not applied" in result.stderr
     assert json.loads(summary.read_text(encoding="utf-8"))["stale_reviews"] == 1
 
 
@@ -123,7 +123,7 @@ def test_incremental_keeps_reviewed_rows_while_the_file_is_unchanged(tmp_path, f
     row = by_path(out)["a.png"]
     assert row["status"] in ("ok", "low_confidence") and row["label"] != "7"
     assert row != model_row  # the model's answer for the new scan
-    assert "warning: 1 corrections not applied: the file changed" in changed.stderr
+    assert "warning: 1 correction not applied: the file changed" in changed.stderr
     assert by_path(out)["b.png"]["status"] == "reviewed"  # the others stay reviewed
 
 

@@ -212,7 +212,7 @@ def test_fifo_named_like_an_image_is_an_error_row_and_never_opened(tmp_path):
 
 
 def skipped_in_summary(stderr: str) -> int:
-    match = re.search(r"(\d+) other files skipped", stderr)
+    match = re.search(r"(\d+) other files? skipped", stderr)
     assert match, stderr
     return int(match.group(1))
 

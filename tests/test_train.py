@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from rich.console import Console
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from batchdigits.image.convert import convert_file
 from batchdigits.learn.model import load_model
 from batchdigits.image.render import grid_to_image
-from helpers import read_csv, run_cli
+from batchdigits.cli.ui import Steps
+from helpers import LOG_TIMESTAMP, read_csv, run_cli, run_script
 
 DIGITS = load_digits()
 TEST_IDX = train_test_split(np.arange(len(DIGITS.target)), test_size=0.2, random_state=0)[1]
@@ -33,16 +37,52 @@ def labelled_tree(root: Path, per_digit: int = 3) -> list[tuple[Path, int]]:
 
 
 def test_train_on_a_folder_per_digit_tree(tmp_path):
+    """Through the console script: your scans' figure first, each step said as it begins."""
     labelled_tree(tmp_path / "data")
+    more = tmp_path / "more"
+    more.mkdir()
+    Image.fromarray(grid_to_image(DIGITS.images[TEST_IDX[0]], 56)).save(more / "x.png")
+    (more / "labels.csv").write_text(f"path,label\nx.png,{DIGITS.target[TEST_IDX[0]]}\nsmudge.png,\n")
     out = tmp_path / "m.skops"
-    result = run_cli("train", "--data", tmp_path / "data", "--no-augment", "--out", out)
-    assert result.exit_code == 0, result.output
-    assert "accuracy" in result.output and "precision" in result.output
+    proc = run_script("train", "--data", tmp_path / "data", "--labels", more / "labels.csv", "--no-augment",
+                      "--out", out, "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    # the report (stdout, no terminal): timestamped lines, your held-out scans before load_digits
+    report = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert all(LOG_TIMESTAMP.match(line) for line in report), proc.stdout
+    report = [LOG_TIMESTAMP.sub("", line) for line in report]
+    assert re.fullmatch(r"accuracy on your held-out scans [01]\.\d{4} on 7 \(20 % of your labelled scans, "
+                        r"not trained on\)", report[0]), report[:3]
+    assert re.fullmatch(r"accuracy on the load_digits holdout 0\.9\d{3} on 360", report[1]), report[:3]
+    assert report[2].endswith("on 367 held-out images (yours and load_digits' together)")
+    assert "Confusion matrix (rows: true, columns: predicted)" in report and "precision" in proc.stdout
+    # what it is doing (stderr): a timestamped line as each step begins, in order
+    talk = [LOG_TIMESTAMP.sub("", line) for line in proc.stderr.splitlines()]
+    assert f"1 row of {more / 'labels.csv'} labelled 'not a digit' skipped" in talk
+    steps = ["converting 31 labelled scans...", "making shifted copies of load_digits...",
+             "fitting the svc model twice, side by side", f"saving the model to {out}..."]
+    where = [next(i for i, line in enumerate(talk) if line.startswith(step)) for step in steps]
+    assert where == sorted(where) and all(LOG_TIMESTAMP.match(proc.stderr.splitlines()[i]) for i in where)
     model = load_model(out)
     meta = model.metadata
-    assert "30 labelled scans" in meta["training_data"] and "load_digits" in meta["training_data"]
+    assert "31 labelled scans" in meta["training_data"] and "load_digits" in meta["training_data"]
     assert meta["class_counts"][3] > 3 and meta["holdout_accuracy"] > 0.95
     assert list(model.classes) == list(range(10))
+
+
+def test_train_steps_animate_on_a_terminal_only():
+    tty = Console(file=io.StringIO(), force_terminal=True, width=100)
+    pipe = Console(file=io.StringIO(), force_terminal=False, width=100)
+    for console in (tty, pipe):
+        with Steps(console) as step:
+            step("making copies")
+            step("fitting")
+    on_tty, on_pipe = tty.file.getvalue(), pipe.file.getvalue()
+    assert re.search(r"making copies: \d+\.\ds\s.*fitting: \d+\.\ds", on_tty, re.S)  # each step's time
+    assert "\x1b[" in on_tty  # drawn live (cursor codes)
+    lines = on_pipe.splitlines()
+    assert [LOG_TIMESTAMP.sub("", line) for line in lines] == ["making copies...", "fitting..."]
+    assert all(LOG_TIMESTAMP.match(line) for line in lines) and "\x1b[" not in on_pipe
 
 
 def test_train_on_a_labels_csv_without_the_builtin_set(tmp_path):

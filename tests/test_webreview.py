@@ -436,7 +436,7 @@ def test_ten_thousand_rows_open_fast_and_page_lazily(tmp_path, default_model):
 # --- where the folder comes from ---------------------------------------------------------
 
 
-def test_the_folder_comes_from_the_incremental_state(tmp_path):
+def test_the_folder_comes_from_the_record_beside_the_csv(tmp_path):
     save_digit(tmp_path / "scans" / "a.png", "one")
     out = tmp_path / "p.csv"
     assert run_cli("classify", tmp_path / "scans", "--out", out, "--jobs", "1", "--incremental").exit_code == 0
@@ -444,7 +444,9 @@ def test_the_folder_comes_from_the_incremental_state(tmp_path):
     assert find_folder(str(out), None) == str((tmp_path / "scans").resolve())
 
     save_digit(tmp_path / "scans" / "b.png", "zero")
-    run_cli("classify", tmp_path / "scans", "--out", out, "--jobs", "1")  # a plain run: state is stale
+    run_cli("classify", tmp_path / "scans", "--out", out, "--jobs", "1")  # a plain run records it too
+    assert find_folder(str(out), None) == str((tmp_path / "scans").resolve())
+    os.unlink(tmp_path / ".p.csv.folder.json")  # as a CSV written before records were kept: the state is stale
     with pytest.raises(ReviewError, match="pass --folder DIR"):
         find_folder(str(out), None)
 

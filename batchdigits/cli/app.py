@@ -15,7 +15,7 @@ import typer
 from .. import __version__
 from ..exitcodes import EXIT_INTERRUPTED, EXIT_USAGE
 from .classify import classify
-from .common import EPILOG
+from .common import epilog
 from .evaluate import evaluate
 from .helpformat import CONTEXT, Command, Group
 from .review import review
@@ -26,17 +26,14 @@ from .ui import error, stderr_console
 app = typer.Typer(
     cls=Group,
     context_settings=CONTEXT,
-    epilog=EPILOG,
+    epilog=epilog(),
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: typer.rich_utils (rich.markdown, rich.traceback) costs 0.17 s
     no_args_is_help=True,
 )
 
-app.command(cls=Command, epilog=EPILOG)(classify)
-app.command(cls=Command)(train)
-app.command(cls=Command)(evaluate)
-app.command(cls=Command)(show)
-app.command(cls=Command)(review)
+for command in (classify, train, evaluate, show, review):
+    app.command(cls=Command, epilog=epilog(command.__name__))(command)
 
 
 def version_callback(value: bool) -> None:
@@ -48,7 +45,7 @@ def version_callback(value: bool) -> None:
 @app.callback()
 def main_options(
     version: Annotated[
-        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
+        bool, typer.Option("--version", "-V", callback=version_callback, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
     """Classify folders of scanned digit images into a CSV of predictions.
@@ -62,7 +59,12 @@ def main_options(
 
 
 def main() -> None:
-    """Console-script entry point: usage errors as one line, exit code 2."""
+    """Console-script entry point: usage errors as one line, exit code 2.
+
+    ``batchdigits`` alone prints the whole help on stderr and exits 2: nothing was
+    asked for, so it is a usage error (as click >= 8.2 and most Unix tools treat a
+    missing command); ``batchdigits --help`` prints it on stdout and exits 0.
+    """
     from typer.exceptions import TyperException
 
     command = typer.main.get_command(app)
@@ -74,6 +76,9 @@ def main() -> None:
         error(stderr_console(), interrupted_message())
         code = EXIT_INTERRUPTED
     except TyperException as exc:  # click's usage errors, vendored by typer
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `batchdigits`: the help as --help shows it
+            typer.echo(exc.format_message(), err=True)  # on stderr: a usage error (exit 2), not asked for
+            sys.exit(EXIT_USAGE)
         shown = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         message = " ".join(str(shown).split())
         if message:  # empty when the help was shown for a bare command

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 from .. import __version__
 from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE, DEFAULT_SCHEDULER_TIMEOUT
+from ..io.counted import counted
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_folder, check_output, check_range,
     check_replaceable, choices, handled_errors, interrupt_on_sigterm, open_full_model, open_model,
@@ -107,14 +108,14 @@ def adapt_progress(console: Console, bar: object, quiet: bool) -> Callable[[str,
     return on_phase
 
 
-def describe_adaptation(info: dict[str, object]) -> str:
+def describe_adaptation(info: dict[str, Any]) -> str:
     """One line saying what ``--adapt`` did."""
     if not info.get("fitted"):
         return f"not adapted ({str(info['method']).removeprefix('none: ')})"
     return (
-        f"adapted to {info['grids']} grids ({info['fitted']} fitted, {info['pseudo_labels']} "
-        f"pseudo-labels, {info['changed']} changed from the model's reading) by {info['method']} "
-        f"in {float(info['seconds']):.1f}s"  # type: ignore[arg-type]
+        f"adapted to {counted(info['grids'], 'grid')} ({info['fitted']} fitted, "
+        f"{counted(info['pseudo_labels'], 'pseudo-label')}, {info['changed']} changed from the model's "
+        f"reading) by {info['method']} in {float(info['seconds']):.1f}s"
         + ("; no confidence above the unadapted model's" if info.get("capped") else "")
     )
 
@@ -312,10 +313,10 @@ def classify(
         pause("replaced")
         if sheet is not None and review_sheet is not None:
             sheet.save(review_sheet)
-            log(console, f"review sheet with {sheet.count} files written to {review_sheet}", quiet)
+            log(console, f"review sheet with {counted(sheet.count, 'file')} written to {review_sheet}", quiet)
         if learned is not None:
             labelled = (report.adaptation or {}).get("labelled", 0)
-            log(console, f"model refit on {labelled} labelled scans and the folder's own, saved to "
+            log(console, f"model refit on {counted(labelled, 'labelled scan')} and the folder's own, saved to "
                 f"{learned} (use it with --model)", quiet)
         elif report.adaptation is not None:
             log(console, describe_adaptation(report.adaptation), quiet)
@@ -324,7 +325,7 @@ def classify(
         log_block(console, report.render(), quiet)
         log(console, report.summary_line(), quiet)
         if report.stale_reviews:
-            log(console, f"warning: {report.stale_reviews} corrections not applied: the file "
+            log(console, f"warning: {counted(report.stale_reviews, 'correction')} not applied: the file "
                 "changed since it was reviewed (review it again)", quiet)
         warn_if_nothing_found(console, report, folder, quiet)
         if quiet:  # "only errors": the error rows still get a word
@@ -360,5 +361,5 @@ def warn_if_nothing_found(console: Console, report: Report, folder: Path, quiet:
     """
     if report.found:
         return
-    other = f" ({report.skipped} other files skipped)" if report.skipped else ""
+    other = f" ({counted(report.skipped, 'other file')} skipped)" if report.skipped else ""
     log(console, f"warning: no image files found in {folder}{other}", quiet and not report.skipped)

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 
-from ..exitcodes import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE, Unusable
+from ..exitcodes import (
+    EXIT_BROKEN_PIPE, EXIT_FILE_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, Unusable,
+)
 from .ui import error, log
 
 if TYPE_CHECKING:
@@ -29,24 +31,60 @@ if TYPE_CHECKING:
     from ..learn.arrays import ArrayModel
     from ..learn.modelref import ModelRef
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 every file classified (ok, low_confidence, blank or reviewed); "
-    "1 run completed but some files were errors; "
-    "2 unusable arguments, folder, output, lock file or model, a file the system refuses (one line "
-    "naming it), or a dask cluster that cannot be used (bad/unreachable scheduler, no worker within "
-    "--scheduler-timeout, scheduler lost); "
-    "75 another run holds the output's lock; "
-    "130 interrupted (Ctrl-C/SIGTERM), previous CSV left intact unless the message says otherwise; "
-    "141 standard output closed by its reader (| head); "
-    "70 internal error."
-)
-ENVIRONMENT_HELP = (
-    "Environment: BATCHDIGITS_MODEL=PATH: the model to use when --model is not given "
-    "(instead of the built-in one). XDG_CACHE_HOME: where the built-in model is cached "
-    "(XDG_CACHE_HOME/batchdigits, default ~/.cache/batchdigits). "
-    "NO_COLOR=1: no colour on a terminal."
-)
-EPILOG = f"{EXIT_CODES_HELP}\n\n{ENVIRONMENT_HELP}"
+# The one source of the exit codes and environment variables each --help lists (README: "Exit codes").
+EXIT_MEANINGS = {  # what a code means wherever it applies; a command may say its 0 and 1 in its own words
+    EXIT_OK: "every file classified (ok, low_confidence, blank or reviewed)",
+    EXIT_FILE_ERRORS: "run completed, but some files were error rows",
+    EXIT_USAGE: "unusable arguments, folder, output, lock file or model, a file the system refuses, "
+    "or a dask cluster that cannot be used (one line says which)",
+    EXIT_INTERNAL: "internal error, a bug (rerun with --debug and report it)",
+    EXIT_LOCKED: "another run holds the output's lock; try again later",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C/SIGTERM); the previous output is left as it was",
+    EXIT_BROKEN_PIPE: "standard output closed by its reader (| head)",
+}
+ENVIRONMENT_MEANINGS = {
+    "BATCHDIGITS_MODEL=PATH": "the model file when --model is not given",
+    "XDG_CACHE_HOME": "where the built-in model is cached (default ~/.cache/batchdigits)",
+    "NO_COLOR=1": "no colour, even on a terminal (any non-empty value)",
+}
+_MODEL_ENV = ("BATCHDIGITS_MODEL=PATH", "XDG_CACHE_HOME", "NO_COLOR=1")
+# command -> (its own words for some codes, the codes it can end with, the variables it reads)
+COMMAND_EXITS: dict[str | None, tuple[dict[int, str], tuple[int, ...], tuple[str, ...]]] = {
+    None: ({}, (0, 1, 2, 75, 130, 141, 70), _MODEL_ENV),
+    "classify": ({}, (0, 1, 2, 75, 130, 141, 70), _MODEL_ENV),
+    "train": (
+        {EXIT_OK: "the model was written", EXIT_USAGE: "unusable arguments, labelled scans or output",
+         EXIT_INTERRUPTED: "interrupted (Ctrl-C/SIGTERM); no model was written"},
+        (0, 2, 130, 141, 70), ("NO_COLOR=1",),
+    ),
+    "evaluate": (
+        {EXIT_OK: "the model was measured", EXIT_USAGE: "unusable arguments, labelled scans or model",
+         EXIT_INTERRUPTED: "interrupted (Ctrl-C/SIGTERM); nothing was written"},
+        (0, 2, 130, 141, 70), _MODEL_ENV,
+    ),
+    "show": (
+        {EXIT_OK: "every image shown", EXIT_FILE_ERRORS: "some images could not be read (one line each)",
+         EXIT_USAGE: "a missing IMAGE, a folder, or an unusable model",
+         EXIT_INTERRUPTED: "interrupted (Ctrl-C/SIGTERM)"},
+        (0, 1, 2, 130, 141, 70), _MODEL_ENV,
+    ),
+    "review": (
+        {EXIT_OK: "stopped with Ctrl-C or SIGTERM (every decision is saved)",
+         EXIT_USAGE: "unusable CSV, folder, corrections file, model or port",
+         EXIT_INTERRUPTED: "interrupted before the page was served"},
+        (0, 2, 130, 70), _MODEL_ENV,
+    ),
+}
+
+
+def epilog(command: str | None = None) -> str:
+    """The end of ``command``'s --help (``None``: the top level): its exit codes and variables,
+    one a line (click keeps a ``\\b`` paragraph as written)."""
+    own, codes, names = COMMAND_EXITS[command]
+    width = max(len(name) for name in names)
+    exits = [f"  {code:<4} {own.get(code, EXIT_MEANINGS[code])}" for code in codes]
+    env = [f"  {name:<{width}}  {ENVIRONMENT_MEANINGS[name]}" for name in names]
+    return "\n".join(["\b", "Exit codes:", *exits, "", "\b", "Environment:", *env])
 
 
 def choices(enum: type[Enum]) -> str:

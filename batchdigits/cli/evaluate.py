@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-
 from ..defaults import DEFAULT_MIN_CONFIDENCE
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_folder, check_output, check_range,
     check_replaceable, handled_errors, open_full_model,
 )
-from .ui import log, stderr_console
+from .ui import log, log_block, report_console, stderr_console
 
 
 def evaluate(
@@ -69,12 +67,15 @@ def evaluate(
             raise UsageProblem(str(exc)) from None
         model = open_full_model(model_path, allow_pickle, console, False)
         result = run_evaluation(items, model, jobs, root=str(folder), min_confidence=min_confidence)
-        out = Console()
-        out.print(render_report(result.accuracy, result.report, result.n, "labelled images"))
-        out.print(render_statuses(result.per_status, result.min_confidence))
-        out.print(render_reliability(result.reliability, result.ece))
-        out.print(render_confusion(result.confusion))
-        out.print(render_mistakes(result.mistakes, result.dropped))
+        out = report_console()  # without a terminal: timestamped, unwrapped lines, as classify's summary
+        for block in (
+            render_report(result.accuracy, result.report, result.n, "labelled images"),
+            render_statuses(result.per_status, result.min_confidence),
+            render_reliability(result.reliability, result.ece),
+            render_confusion(result.confusion),
+            render_mistakes(result.mistakes, result.dropped),
+        ):
+            log_block(out, block)
         if json_path is not None:
             from ..io.atomic import atomic_write
 

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from ..io.counted import counted
 from .common import (
     DebugOption, ModelOption, PickleOption, UsageProblem, check_output, check_range, handled_errors,
     interrupt_on_sigterm, open_full_model, open_predictor,
@@ -23,7 +24,7 @@ def review(
         Optional[Path],
         typer.Option(
             "--folder", metavar="FOLDER",
-            help="Folder the CSV's paths start from. Default: the one the incremental state records.",
+            help="Folder the CSV's paths start from. Default: the one classify recorded beside the CSV.",
         ),
     ] = None,
     corrections_path: Annotated[
@@ -120,7 +121,7 @@ def review(
         summary = session.summary()
         try:  # a SIGTERM from here on stops the review as Ctrl-C does (exit 0)
             log(console, f"review page: {server.url}")
-            log(console, f"{summary['doubtful_left']} doubtful rows left of {summary['total']}; "
+            log(console, f"{counted(summary['doubtful_left'], 'doubtful row')} left of {summary['total']}; "
                 f"decisions are saved to {corrections}; Ctrl-C stops")
             if not no_browser:
                 _open_browser(server.url, console)
@@ -131,7 +132,7 @@ def review(
             server.server_close()
         decided = session.summary()["decided"]
         session.close()  # a decision being saved is completed; no more are taken
-        log(console, f"review stopped; {decided} decisions in {corrections}")
+        log(console, f"review stopped; {counted(decided, 'decision')} in {corrections}")
         if decided:
             log(console, f"the final CSV: batchdigits classify {where} --corrections {corrections} "
                 "--learn --out final.csv")

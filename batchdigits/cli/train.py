@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
+from ..io.counted import counted
+from .common import DebugOption, UsageProblem, check_folder, check_output, check_replaceable, choices, handled_errors
+from .ui import Steps, log, log_block, report_console, stderr_console
 
-from .common import (
-    DebugOption, UsageProblem, check_folder, check_output, check_replaceable, choices, handled_errors,
-)
-from .ui import log, stderr_console
+if TYPE_CHECKING:
+    from ..learn.train import TrainResult
 
 
 class Classifier(StrEnum):
@@ -71,7 +71,7 @@ def train(
     from ..learn.model import save_model
     from ..learn.fit import CLASSIFIERS
     from ..learn.train import train as fit
-    from ..learn.trainreport import render_confusion, render_holdout_parts, render_report
+    from ..learn.trainreport import render_confusion, render_report, render_train_lead
 
     console = stderr_console()
     with handled_errors(console, debug):
@@ -89,35 +89,48 @@ def train(
                 listed = read_labels(str(labels))
                 items += listed.items
                 if listed.not_digits:
-                    log(console, f"{listed.not_digits} rows of {labels} labelled 'not a digit' skipped")
+                    log(console, f"{counted(listed.not_digits, 'row')} of {labels} labelled 'not a digit' skipped")
         except DatasetError as exc:
             raise UsageProblem(str(exc)) from None
-        extra = labelled_grids(items, jobs) if items else None
-        if extra is not None:
-            log(console, f"{len(extra.y)} labelled scans converted, {len(extra.dropped)} left out")
-            for path, reason in extra.dropped[:5]:
-                log(console, f"  left out {path}: {reason}")
-        if not builtin and (extra is None or len(extra.y) == 0):
-            raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
-        grids = None
-        if unlabelled:
-            grids = unlabelled_grids([str(f) for f in unlabelled], jobs)
-            log(console, f"{len(grids)} unlabelled scans converted; adapting to them")
-            if len(grids) < 2:
-                raise UsageProblem(f"--unlabelled: {len(grids)} readable scans found; adaptation needs 2 or more")
-        try:
-            result = fit(
-                extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment,
-                unlabelled_X=grids,
-                jobs=jobs,
-            )
-        except ValueError as exc:
-            raise UsageProblem(str(exc)) from None
-        save_model(result.model, out)
-        report_console = Console()
-        report_console.print(render_report(result.accuracy, result.report, result.n_holdout))
-        report_console.print(render_confusion(result.confusion))
-        report_console.print(render_holdout_parts(result))
+        with Steps(console) as step:  # ~70 s with the built-in set: say what is being done
+            extra = None
+            if items:
+                step(f"converting {counted(len(items), 'labelled scan')}")
+                extra = labelled_grids(items, jobs)
+                log(console, f"{counted(len(extra.y), 'labelled scan')} converted, {len(extra.dropped)} left out")
+                for path, reason in extra.dropped[:5]:
+                    log(console, f"  left out {path}: {reason}")
+            if not builtin and (extra is None or len(extra.y) == 0):
+                raise UsageProblem("--no-builtin needs labelled scans from --data or --labels")
+            grids = None
+            if unlabelled:
+                step("converting the unlabelled scans")
+                grids = unlabelled_grids([str(f) for f in unlabelled], jobs)
+                log(console, f"{counted(len(grids), 'unlabelled scan')} converted; adapting to them")
+                if len(grids) < 2:
+                    raise UsageProblem(
+                        f"--unlabelled: {counted(len(grids), 'readable scan')} found; adaptation needs 2 or more"
+                    )
+            try:
+                result = fit(
+                    extra.X if extra else None, extra.y if extra else None, builtin, classifier.value, augment,
+                    unlabelled_X=grids, jobs=jobs, on_step=step,
+                )
+            except ValueError as exc:
+                raise UsageProblem(str(exc)) from None
+            step(f"saving the model to {out}")
+            save_model(result.model, out)
+        report = report_console()  # the user's own figure first; without a terminal, timestamped lines
+        for block in (render_train_lead(result),
+                      render_report(result.accuracy, result.report, result.n_holdout, _holdout_words(result)),
+                      render_confusion(result.confusion)):
+            log_block(report, block)
         counts = result.model.metadata["class_counts"]
-        log(console, f"trained on {sum(counts)} grids ({result.model.metadata['training_data']})")
+        log(console, f"trained on {counted(sum(counts), 'grid')} ({result.model.metadata['training_data']})")
         log(console, f"model written to {out}")
+
+
+def _holdout_words(result: TrainResult) -> str:
+    """What the per-class tables count: the held-out images of both sources, or of one."""
+    both = result.user_accuracy is not None and result.builtin_accuracy is not None
+    return "held-out images (yours and load_digits' together)" if both else "held-out images"

@@ -52,6 +52,14 @@ def log_block(console: Console, block: object, quiet: bool = False) -> None:
             log(console, line.rstrip())
 
 
+def report_console() -> Console:
+    """The console for a command's report on standard output (train, evaluate): without a
+    terminal it is wide, so no line of the report is wrapped (print it with :func:`log_block`)."""
+    import sys
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
+
+
 def error(console: Console, message: str) -> None:
     """A one-line error, always printed (even with --quiet); timestamped like every
     other line when stderr is not a terminal."""
@@ -131,3 +139,50 @@ def maybe_progress(
         return
     with ProgressBar(console, folder, recursive) as bar:
         yield bar
+
+
+class Steps:
+    """A long job's steps on stderr, for a ``on_step(description)`` callback.
+
+    On a terminal: a spinner with the current step and its running time, and a
+    line with each step's time once it ends.  Otherwise (cron, a pipe): one
+    timestamped line as each step begins, nothing animated.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._current: str | None = None
+        self._started = 0.0
+        self._progress = None
+        if console.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                      console=console, transient=True)
+            self._task = self._progress.add_task("", total=None, visible=False)
+
+    def __call__(self, what: str) -> None:
+        """``what`` begins (the step before it, if any, has ended)."""
+        self._end()
+        self._current, self._started = what, time.monotonic()
+        if self._progress is None:
+            log(self._console, what + "...")
+        else:
+            self._progress.reset(self._task, description=what, visible=True)
+
+    def _end(self) -> None:
+        if self._current is not None and self._progress is not None:
+            seconds = time.monotonic() - self._started
+            self._progress.console.print(f"{self._current}: {seconds:.1f}s", markup=False, highlight=False)
+        self._current = None
+
+    def __enter__(self) -> Steps:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._end()
+        if self._progress is not None:
+            self._progress.stop()

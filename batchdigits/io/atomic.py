@@ -85,8 +85,11 @@ def naming(path: str, temp: str | None = None) -> Iterator[None]:
 
 
 @contextmanager
-def atomic_write(target: str, binary: bool = False) -> Iterator[IO]:
-    """Yield a file handle whose content replaces ``target`` on success."""
+def atomic_write(target: str, binary: bool = False, told: bool = True) -> Iterator[IO]:
+    """Yield a file handle whose content replaces ``target`` on success.
+
+    ``told=False`` for a file of our own the user never named (a record kept
+    beside the output): an interrupt's message lists only the others."""
     with owned_temp(target) as (fd, tmp), naming(target, tmp):
         if binary:
             fh: IO = os.fdopen(fd, "wb")
@@ -97,6 +100,9 @@ def atomic_write(target: str, binary: bool = False) -> Iterator[IO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _default_mode())
+        if not told:
+            os.replace(tmp, target)
+            return
         _REPLACES.append((target, tmp))
         try:
             os.replace(tmp, target)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..image.convert import Task, convert_chunk, worker_died
 from ..io.labels import parse_label
+from ..io.counted import counted
 from ..io.csvio import open_csv_input
 from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import path_from_csv, walk
@@ -122,7 +123,8 @@ def read_labels(path: str, root: str | None = None) -> LabelsCsv:
     missing = [p for p, _ in items if not os.path.lexists(p)]
     if 2 * len(missing) > len(items):
         raise DatasetError(
-            f"{len(missing)} of {len(items)} files listed in {path} do not exist (first: "
+            f"{len(missing)} of {counted(len(items), 'file')} listed in {path} "
+            f"{'does' if len(missing) == 1 else 'do'} not exist (first: "
             f"{missing[0]}); its paths are relative to {base}"
         )
     return LabelsCsv(items, not_digits)

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from ..io.counted import counted
 from .model import DigitModel
 from .strokeset import calibration_set
 
@@ -114,9 +115,9 @@ def confidence_note(model: DigitModel, n_calibration: int | None = None) -> str:
     raw = "min(svc, logistic, knn)" if model.opinions else "the classifier's probability"
     if model.calibrator is None:
         return f"{raw}, uncalibrated"
-    n = n_calibration if n_calibration is not None else "held-out"
+    grids = counted(n_calibration, "grid") if n_calibration is not None else "held-out grids"
     return (f"calibrated probability that the label is right: isotonic map of {raw}, fitted on "
-            f"{n} grids the model was not trained on")
+            f"{grids} the model was not trained on")
 
 
 def fit_classifier(classifier: str, X: np.ndarray, y: np.ndarray) -> Pipeline:

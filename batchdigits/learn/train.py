@@ -14,6 +14,7 @@ grids of :mod:`batchdigits.learn.strokeset`), calibrates the model's confidence
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from sklearn.model_selection import train_test_split
 
 from ..image.grid import GRID_VERSION
 from ..io.concurrency import default_jobs
+from ..io.counted import counted
 from .adapt import adapt_model
 from .augment import distorted_grids, distorted_parallel, shifted_grids
 from .fit import confidence_note, fit_classifier, calibrate, fit_model
@@ -48,6 +50,7 @@ class TrainResult:
     builtin_accuracy: float | None = None  # on the load_digits holdout alone
     user_accuracy: float | None = None  # on the held-out 20 % of the user's scans alone
     n_user_holdout: int = 0
+    n_user: int = 0  # the user's labelled grids given (20 % of them held out when 5 or more)
 
 
 def builtin_data() -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +87,7 @@ def train(
     description: str = "",
     unlabelled_X: np.ndarray | None = None,
     jobs: int = 0,
+    on_step: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Fit on ``load_digits`` (unless ``builtin=False``) plus extra grids.
 
@@ -98,8 +102,10 @@ def train(
     shifted and :data:`USER_COPIES` distorted copies through the real
     conversion.  With ``unlabelled_X`` (grids of unlabelled scans) both the
     measured and the returned model are adapted to them
-    (:func:`batchdigits.learn.adapt.adapt_model`).
+    (:func:`batchdigits.learn.adapt.adapt_model`).  ``on_step`` hears a short
+    description as each of the slow steps begins (the command line shows progress).
     """
+    step = on_step or (lambda _what: None)
     has_extra = extra_X is not None and extra_y is not None and len(extra_y) > 0
     if not builtin and not has_extra:
         raise ValueError("no training data: give --data/--labels or keep the built-in set")
@@ -108,6 +114,7 @@ def train(
     if builtin:
         X, y = builtin_data()
         test_idx = train_test_split(np.arange(len(y)), test_size=0.2, random_state=SEED)[1]
+        step("making shifted " + ("and distorted " if augment else "") + "copies of load_digits")
         grids, labels, source = expand_builtin(X, y, augment, jobs)
         in_test = np.isin(source, test_idx)
         train_parts.append((grids[~in_test], labels[~in_test]))
@@ -118,6 +125,8 @@ def train(
             train_parts.append(strokes[:2])
     if has_extra:
         eX, ey = np.asarray(extra_X, np.float64), np.asarray(extra_y, np.int64)
+        if augment:
+            step(f"making copies of your {counted(len(ey), 'scan')}")
         eXtr, eXte, eytr, eyte = _split_extra(eX, ey)
         train_parts.append(user_grids(eXtr, eytr, augment))
         test_parts.append((eXte, eyte))
@@ -125,11 +134,14 @@ def train(
     Xtr, ytr = _stack(train_parts)
     Xte, yte = _stack(test_parts)
     X_all, y_all = _stack(all_parts + ([strokes[:2]] if strokes is not None else []))
+    step(f"fitting the {classifier} model twice, side by side: on {len(ytr)} grids to measure, "
+         f"on all {len(y_all)} to keep")
     holdout, model = Parallel(n_jobs=min(2, jobs or default_jobs()))(  # two independent fits, side by side
         [delayed(fit_classifier)(classifier, Xtr, ytr), delayed(fit_model)(X_all, y_all, classifier)]
     )
     adapting = unlabelled_X is not None and len(unlabelled_X) > 0
     if adapting:
+        step(f"adapting the measured model to the {counted(len(np.asarray(unlabelled_X)), 'unlabelled scan')}")
         measured = fit_model(Xtr, ytr, classifier)
         measured.metadata["classifier"] = classifier
         measured = adapt_model(measured, np.asarray(unlabelled_X), seed=SEED)
@@ -155,15 +167,18 @@ def train(
         "confidence": confidence_note(model),
     }
     if strokes is not None:
+        step("calibrating the confidence on held-out pen strokes")
         calibrate(model)  # also updates metadata["confidence"]
     if adapting:
+        step("adapting the model to keep to the unlabelled scans")
         model = adapt_model(model, np.asarray(unlabelled_X), seed=SEED)
-        model.metadata["training_data"] += f" + {len(np.asarray(unlabelled_X))} unlabelled scans (adapted)"
+        model.metadata["training_data"] += f" + {counted(len(np.asarray(unlabelled_X)), 'unlabelled scan')} (adapted)"
     return TrainResult(
         model, accuracy, report, confusion, len(yte),
         builtin_accuracy=_share(pred[:n_builtin], yte[:n_builtin]),
         user_accuracy=_share(pred[n_builtin:], yte[n_builtin:]),
         n_user_holdout=len(yte) - n_builtin,
+        n_user=len(extra_y) if has_extra and extra_y is not None else 0,
     )
 
 
@@ -220,5 +235,5 @@ def _describe(builtin: bool, extra_y: np.ndarray | None, n_strokes: int = 0) -> 
     if n_strokes:
         items.append(f"{n_strokes} generated pen-stroke grids")
     if extra_y is not None and len(extra_y):
-        items.append(f"{len(extra_y)} labelled scans")
+        items.append(counted(len(extra_y), "labelled scan"))
     return " + ".join(items)

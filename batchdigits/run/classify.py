@@ -30,7 +30,8 @@ from .incremental import Previous, StateWriter, open_previous, run_header, write
 from .lock import output_lock
 from .pipeline import Known, Model, Result, Settings, iter_results
 from .report import Report
-from .state import own_file_names, state_path
+from .origin import record_origin
+from .state import origin_path, own_file_names, state_path
 from .write import Row, open_csv
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def own_files_filter(out: str | None) -> Callable[[str], bool] | None:
     out_abs = os.path.abspath(out)
     out_dir = os.path.realpath(os.path.dirname(out_abs))
     names = own_file_names(out_abs)
-    targets = (out_abs, state_path(out_abs))
+    targets = (out_abs, state_path(out_abs), origin_path(out_abs))
 
     def ignore(path: str) -> bool:
         name = os.path.basename(path)
@@ -90,6 +91,7 @@ def classify_folder(
     the model on the folder's grids and the corrections' labels
     (:func:`batchdigits.learn.relearn.relearn`), saves it to ``learn`` (skops)
     and classifies with it: after a review, the final CSV.
+    A CSV file written records its folder beside it (:mod:`batchdigits.run.origin`).
     Returns the run's :class:`~batchdigits.run.report.Report`.
     """
     if learn is not None and corrections is None:
@@ -139,8 +141,8 @@ def classify_folder(
         return report
     with output_lock(out_path) if take_lock else nullcontext():
         state = state_path(out_path)
-        remove_stale_temps(out_path)
-        remove_stale_temps(state)
+        for own in (out_path, state, origin_path(out_path)):
+            remove_stale_temps(own)
         header = run_header(
             model.sha256, GRID_VERSION, settings.min_confidence, recursive, folder, verify_content
         )
@@ -162,5 +164,7 @@ def classify_folder(
                     write_state(state, header, body_path, csv_out.sha256())
                 else:
                     emit(rows, lambda r: csv_out.write(r.row))
+                digest = csv_out.sha256()
+        record_origin(out_path, folder, digest)  # the CSV is in place: `review CSV` finds its folder
     report.finish()
     return report

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from .write import Row
 
+from ..io.counted import counted
 from ..exitcodes import EXIT_FILE_ERRORS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_FILE_ERRORS", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "Report"]
@@ -77,22 +78,34 @@ class Report:
         return self.found - self.reused
 
     @property
+    def adapting(self) -> float:
+        """Seconds ``classify --adapt`` spent adapting the model (0 without it)."""
+        return float((self.adaptation or {}).get("seconds") or 0.0)
+
+    @property
+    def reading(self) -> float:
+        """Seconds spent reading and classifying: the run's time without the adaptation."""
+        return max(self.elapsed - self.adapting, 0.0)
+
+    @property
     def rate(self) -> float:
-        """Images per second over the files read in this run (reused rows cost nothing)."""
-        return self.read / self.elapsed if self.elapsed > 0 else 0.0
+        """Images per second over the files read in this run (reused rows cost nothing;
+        the time ``--adapt`` spent adapting the model is not counted)."""
+        return self.read / self.reading if self.reading > 0 else 0.0
 
     def exit_code(self) -> int:
         return EXIT_FILE_ERRORS if self.counts["error"] else EXIT_OK
 
     def summary_line(self) -> str:
         c = self.counts
+        adapting = f"; adapting the model took {self.adapting:.1f}s more" if self.adaptation else ""
         return (
-            f"{self.found} images: {c['ok']} ok, {c['low_confidence']} low confidence, "
-            f"{c['blank']} blank, {c['error']} errors, {c['reviewed']} reviewed; "
-            f"{self.skipped} other files skipped; "
-            f"{self.reused} unchanged rows reused; "
-            f"{self.read} {'file' if self.read == 1 else 'files'} read in {self.elapsed:.1f}s "
-            f"({self.rate:.0f} images/s)"
+            f"{counted(self.found, 'image')}: {c['ok']} ok, {c['low_confidence']} low confidence, "
+            f"{c['blank']} blank, {counted(c['error'], 'error')}, {c['reviewed']} reviewed; "
+            f"{counted(self.skipped, 'other file')} skipped; "
+            f"{counted(self.reused, 'unchanged row')} reused; "
+            f"{counted(self.read, 'file')} read in {self.reading:.1f}s "
+            f"({self.rate:.0f} images/s){adapting}"
         )
 
     def error_lines(self) -> list[str]:
@@ -101,7 +114,7 @@ class Report:
         if not count:
             return []
         first = f", the first {len(self.errors)}" if len(self.errors) < count else ""
-        lines = [f"{count} files could not be read (error rows in the CSV{first}):"]
+        lines = [f"{counted(count, 'file')} could not be read (error rows in the CSV{first}):"]
         return lines + [f"  {path}: {reason}" for path, reason in self.errors]
 
     def as_dict(self) -> dict[str, Any]:
@@ -161,13 +174,14 @@ class Report:
             ("unchanged, reused", self.reused),
             ("read now", self.read),
             ("elapsed", f"{self.elapsed:.2f} s"),
+            *([("of which adapting the model", f"{self.adapting:.2f} s")] if self.adaptation else []),
             ("images/s (files read)", f"{self.rate:.1f}"),
         ):
             table.add_row(name, str(value))
         return table
 
     def _error_table(self) -> Table:
-        table = Table(title=f"First {len(self.errors)} errors", title_justify="left")
+        table = Table(title=f"First {counted(len(self.errors), 'error')}", title_justify="left")
         table.add_column("path", overflow="fold")
         table.add_column("reason", overflow="fold")
         for path, reason in self.errors:

@@ -1,8 +1,9 @@
-"""Files a run keeps beside its CSV: the incremental state and the lock.
+"""Files a run keeps beside its CSV: the incremental state, the lock and the folder record.
 
-For an output ``predictions.csv`` they are ``.predictions.csv.state.json``
-and ``.predictions.csv.lock`` in the same directory (a name over 200 bytes
-is shortened there, see :func:`batchdigits.io.atomic.short_name`).
+For an output ``predictions.csv`` they are ``.predictions.csv.state.json``,
+``.predictions.csv.lock`` and ``.predictions.csv.folder.json`` in the same
+directory (a name over 200 bytes is shortened there, see
+:func:`batchdigits.io.atomic.short_name`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ def lock_path(out: str) -> str:
     return _beside(out, "lock")
 
 
+def origin_path(out: str) -> str:
+    """Path of the record of which folder the CSV ``out`` was made from (:mod:`.origin`)."""
+    return _beside(out, "folder.json")
+
+
 def own_file_names(out: str) -> set[str]:
     """Base names of every file a run writes for ``out`` (temp files aside)."""
-    return {os.path.basename(p) for p in (out, state_path(out), lock_path(out))}
+    return {os.path.basename(p) for p in (out, state_path(out), lock_path(out), origin_path(out))}
 
 
 def _beside(out: str, suffix: str) -> str:

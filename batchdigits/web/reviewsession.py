@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import posixpath
 import threading
@@ -64,7 +63,7 @@ from ..run.lock import LockFileError, OutputLocked, file_lock
 from ..image.load import ImageError, load_image
 from ..learn.arrays import ArrayModel
 from ..learn.model import DigitModel
-from ..run.state import state_path
+from ..run.origin import OriginError, recorded_folder
 from ..run.write import Row, read_rows
 from .refitworker import Learning, RefitWorker
 
@@ -98,29 +97,18 @@ class Item:
 def find_folder(predictions: str, folder: str | None) -> str:
     """The folder the CSV's paths are relative to.
 
-    ``folder`` when given; else the one recorded in the incremental state
-    beside the CSV (``classify --incremental`` keeps it), if that state
-    belongs to this very CSV; else :class:`ReviewError`.
+    ``folder`` when given; else the one ``classify`` recorded beside the CSV
+    (:func:`batchdigits.run.origin.recorded_folder`), if that record belongs
+    to this very CSV and the folder still exists; else :class:`ReviewError`.
     """
     if folder is not None:
         if not os.path.isdir(folder):
             raise ReviewError(f"folder not found: {folder}")
         return folder
-    state = state_path(predictions)
     try:
-        with open(state, encoding="utf-8") as fh:
-            header = json.loads(fh.readline())
-        recorded = header["folder"]
-        if header["csv_sha256"] != file_sha256(predictions) or not os.path.isdir(recorded):
-            recorded = None
-    except (OSError, ValueError, KeyError, TypeError):
-        recorded = None
-    if not recorded:
-        raise ReviewError(
-            f"{predictions} does not record which folder it was made from "
-            "(only classify --incremental keeps that); pass --folder DIR"
-        )
-    return str(recorded)
+        return recorded_folder(predictions)
+    except OriginError as exc:
+        raise ReviewError(str(exc)) from None
 
 
 def read_predictions(predictions: str) -> list[Row]:

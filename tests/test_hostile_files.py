@@ -92,13 +92,13 @@ def test_the_out_folder_removed_mid_run_exits_2_naming_the_csv(tmp_path, folder,
     """Issue 22 #9: failed before (a traceback out of the CLI)."""
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    real = pipeline_module.predict_batch
+    real = pipeline_module.results  # the rows of the first batch, read by the workers, before any is written
 
     def remove_folder_first(*args, **kwargs):
         shutil.rmtree(out_dir, ignore_errors=True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "predict_batch", remove_folder_first)
+    monkeypatch.setattr(pipeline_module, "results", remove_folder_first)
 
     result = run_cli("classify", folder, "--out", out_dir / "p.csv", "--jobs", "1")
 

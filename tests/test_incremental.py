@@ -147,7 +147,7 @@ def test_first_run_classifies_everything_and_writes_the_state_beside_the_csv(
     # the state lives beside the CSV, never in the input folder
     assert listing(folder) == before
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(
-        ["predictions.csv", ".predictions.csv.state.json", ".predictions.csv.lock"]
+        ["predictions.csv", ".predictions.csv.state.json", ".predictions.csv.lock", ".predictions.csv.folder.json"]
     )
     lines = state_file(out).read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
@@ -567,7 +567,7 @@ def test_relative_output_path_keeps_the_state_beside_it(folder, tmp_path, monkey
 
     assert converted == [] and report.reused == 7
     assert (work / ".p.csv.state.json").is_file()
-    assert sorted(os.listdir(work)) == [".p.csv.lock", ".p.csv.state.json", "p.csv"]
+    assert sorted(os.listdir(work)) == [".p.csv.folder.json", ".p.csv.lock", ".p.csv.state.json", "p.csv"]
 
 
 def test_read_only_input_folder(folder, out, tmp_path, conversions, monkeypatch):

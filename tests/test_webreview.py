@@ -318,7 +318,7 @@ def test_decisions_go_to_the_corrections_file_and_nothing_else_is_written(server
     assert [a.status for a in answers] == [200, 200, 200]
     assert answers[-1].json()["decided"] == 3
     after = listing(work)
-    assert set(after) - set(before) == {"predictions.corrections.csv"}
+    assert set(after) - set(before) == {"predictions.corrections.csv", ".predictions.corrections.csv.lock"}
     assert {k: v for k, v in after.items() if k in before} == before
     rows = corrections(work)
     assert [(r["path"], r["label"]) for r in rows] == [

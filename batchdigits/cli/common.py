@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 EXIT_MEANINGS = {  # what a code means wherever it applies; a command may say its 0 and 1 in its own words
     EXIT_OK: "every file classified (ok, low_confidence, blank or reviewed)",
     EXIT_FILE_ERRORS: "run completed, but some files were error rows",
-    EXIT_USAGE: "unusable arguments, folder, output, lock file or model, a file the system refuses, "
-    "or a dask cluster that cannot be used (one line says which)",
+    EXIT_USAGE: "unusable arguments, input, output, lock, model or dask cluster (one line says which)",
     EXIT_INTERNAL: "internal error, a bug (rerun with --debug and report it)",
     EXIT_LOCKED: "another run holds the output's lock; try again later",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C/SIGTERM); the previous output is left as it was",

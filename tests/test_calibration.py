@@ -15,7 +15,7 @@ from batchdigits.learn.augment import distort, stroke_grids
 from batchdigits.learn.glyphs import FORMS, draw_digit
 from batchdigits.learn.model import MODEL_FORMAT, DigitModel, load_model, save_model
 from batchdigits.learn.strokeset import CALIBRATION_SEED, SEED, calibration_set, load_strokes
-from batchdigits.learn.fit import MAX_CONFIDENCE, calibrate, fit_calibrator
+from batchdigits.learn.fit import MAX_CONFIDENCE, calibrate, fit_calibrator, has_signals
 from helpers import read_csv, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -77,7 +77,7 @@ def test_show_prints_the_same_confidence_as_the_csv(tmp_path, default_model):
 
 
 def test_the_builtin_model_round_trips_through_skops_with_its_calibrator(tmp_path, default_model):
-    assert isinstance(default_model.calibrator, IsotonicRegression)
+    assert has_signals(default_model) and hasattr(default_model.calibrator, "predict_proba")  # format 4
     assert default_model.metadata["format"] == MODEL_FORMAT
     assert "calibrated probability" in default_model.metadata["confidence"]
     path = tmp_path / "m.skops"
@@ -86,7 +86,7 @@ def test_the_builtin_model_round_trips_through_skops_with_its_calibrator(tmp_pat
     again = load_model(path)
 
     assert again.metadata == default_model.metadata
-    assert isinstance(again.calibrator, IsotonicRegression)
+    assert type(again.calibrator) is type(default_model.calibrator)
     grids, labels, _ = stroke_grids(5, seed=HELD_OUT_SEED)
     for a, b in zip(again.predict(grids), default_model.predict(grids), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -94,11 +94,24 @@ def test_the_builtin_model_round_trips_through_skops_with_its_calibrator(tmp_pat
     assert not np.allclose(raw, again.predict(grids)[1])  # the calibrator is applied
 
 
-def test_calibrate_fits_a_calibrator_for_a_given_model(default_model):
+def test_calibrate_fits_the_signals_for_a_model_of_the_builtin_shape(default_model):
     bare = DigitModel(default_model.pipeline, {}, opinions=default_model.opinions)
     assert bare.calibrator is None
-    X, y, _ = stroke_grids(10, seed=HELD_OUT_SEED + 1)
+    X, y, _ = calibration_set()
     np.testing.assert_array_equal(bare.predict(X)[1], bare.raw_predict(X)[1])
+
+    calibrate(bare, X, y)
+
+    labels, conf = bare.predict(X)
+    assert hasattr(bare.calibrator, "predict_proba") and "distances" in bare.metadata["confidence"]
+    assert abs(conf.mean() - np.mean(labels == y)) < 0.01  # fitted on these very grids
+    assert len(np.unique(conf)) == len(conf)  # a continuous map of nine signals: no two rows tie
+    assert conf.max() <= MAX_CONFIDENCE
+
+
+def test_calibrate_fits_an_isotonic_map_for_a_model_without_opinions(default_model):
+    bare = DigitModel(default_model.pipeline, {})
+    X, y, _ = stroke_grids(10, seed=HELD_OUT_SEED + 1)
 
     calibrate(bare, X, y)
 

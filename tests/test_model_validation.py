@@ -81,8 +81,18 @@ def test_the_console_script_refuses_a_model_predicting_42(tmp_path, default_mode
 
 def test_a_model_of_some_digits_only_is_accepted(tmp_path, default_model):
     """``train --no-builtin`` on scans of two digits makes such a model."""
-    model = bad_model(default_model, tmp_path, pipeline=fitted([0, 1]), opinions=[])
+    model = bad_model(default_model, tmp_path, pipeline=fitted([0, 1]), opinions=[], calibrator=None)
     assert list(load_model(model).classes) == [0, 1]
+
+
+def test_a_signals_calibrator_without_the_opinions_it_needs_is_refused(tmp_path, default_model):
+    """A format-4 calibrator reads the logistic and k-NN opinions: without them it would crash mid-run."""
+    model = bad_model(default_model, tmp_path, opinions=default_model.opinions[:1])
+
+    result = run_cli("classify", tmp_path, "--model", model, "--out", tmp_path / "p.csv")
+
+    assert result.exit_code == 2
+    assert "calibrator of the signals must be a scaled logistic regression on 9 values" in result.stderr
 
 
 def _deflated(info_name: str) -> zipfile.ZipInfo:

@@ -17,8 +17,9 @@ The arrays live under names ``<part>.<name>``; ``spec`` (JSON) says how the part
 combine (format :data:`ARRAYS_FORMAT`):
 
 - ``model``: ``{"prefix": ..., "main": part, "opinions": [part...], "combine": "min",
-  "calibrator": "isotonic" | null, "ceiling": model | null}`` (the calibrator's
-  arrays under ``<prefix>cal.``);
+  "calibrator": "isotonic" | "signals" | null, "ceiling": model | null}`` (an isotonic
+  calibrator's arrays under ``<prefix>cal.``; the :mod:`~batchdigits.learn.signals`' logistic
+  regression under ``<prefix>comb.``: ``mean``, ``scale``, ``coef``, ``intercept``);
 - a part is ``{"kind": "svc" | "logistic" | "knn", "prefix": ..., "scaler": bool}``.
 
 A new kind of part or of combination is a new ``kind``/``combine`` value here
@@ -37,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
-ARRAYS_FORMAT = 1
+from .signals import class_distances, combined, signals, vote
+
+ARRAYS_FORMAT = 2  # 2: the "signals" calibrator
 KNN_BLOCK = 64  # grids per k-NN distance block (64 x 12k training grids: 6 MB)
 KINDS = ("svc", "logistic", "knn")
 
@@ -72,8 +75,10 @@ class ArrayModel:
                 raise ArraysError(f"unknown part kind {part.get('kind')!r}")
             if part["prefix"] + "classes" not in self.arrays:
                 raise ArraysError(f"part {part['prefix']} has no classes")
-        if model.get("combine", "min") != "min" or model.get("calibrator") not in (None, "isotonic"):
+        if model.get("combine", "min") != "min" or model.get("calibrator") not in (None, "isotonic", "signals"):
             raise ArraysError(f"unknown combination {model.get('combine')!r} / {model.get('calibrator')!r}")
+        if model.get("calibrator") == "signals" and [p["kind"] for p in model.get("opinions", [])] != ["logistic", "knn"]:
+            raise ArraysError("the signals need a logistic and a k-NN opinion")
         if model.get("ceiling"):
             self._check(model["ceiling"])
 
@@ -88,26 +93,43 @@ class ArrayModel:
     def predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Digits and their confidence for flat grids ``(n, 64)``: ``DigitModel.predict``'s."""
         grids = np.asarray(grids, dtype=np.float64)
-        model = self.spec
+        model, asked = self.spec, {}  # part prefix -> its answer for these grids
         proba = self._proba(model["main"], grids)
-        best = np.argmax(proba, axis=1)
-        digits = self.classes[best]
-        score = self._agreement(model, grids, digits, proba[np.arange(len(best)), best])
-        confidence = self._calibrated(model, score)
+        digits = self.classes[np.argmax(proba, axis=1)]
+        confidence = self._confidence(model, grids, digits, proba, asked)
         if model.get("ceiling") and len(digits):
-            confidence = np.minimum(confidence, self._confidence_of(model["ceiling"], grids, digits))
+            ceiling = model["ceiling"]
+            confidence = np.minimum(confidence, self._confidence(
+                ceiling, grids, digits, self._proba(ceiling["main"], grids), asked))
         return digits, confidence
 
-    def _confidence_of(self, model: dict[str, Any], grids: np.ndarray, digits: np.ndarray) -> np.ndarray:
-        main = model["main"]
-        score = vote(self.arrays[main["prefix"] + "classes"], self._proba(main, grids), digits)
-        return self._calibrated(model, self._agreement(model, grids, digits, score))
-
-    def _agreement(self, model: dict[str, Any], grids: np.ndarray, digits: np.ndarray, score: np.ndarray) -> np.ndarray:
+    def _confidence(self, model: dict[str, Any], grids: np.ndarray, digits: np.ndarray, proba: np.ndarray,
+                    asked: dict[str, np.ndarray]) -> np.ndarray:
+        a, main = self.arrays, model["main"]
+        classes = self.arrays[main["prefix"] + "classes"]
+        if len(digits) == 0:
+            return np.zeros(0)
+        if model.get("calibrator") == "signals":
+            logistic, knn = model["opinions"]
+            key = knn["prefix"] + "distances"
+            if key not in asked:
+                p = knn["prefix"]
+                asked[key] = class_distances(grids, a[p + "fit_x"], a[p + "norms"], a[p + "labels"],
+                                             len(a[p + "classes"]))
+            features = signals(digits, classes, proba, a[logistic["prefix"] + "classes"],
+                               self._asked(logistic, grids, asked), a[knn["prefix"] + "classes"],
+                               self._asked(knn, grids, asked), asked[key])
+            c = model["prefix"] + "comb."
+            return combined(features, a[c + "mean"], a[c + "scale"], a[c + "coef"], float(a[c + "intercept"]))
+        score = vote(classes, proba, digits)
         for part in model.get("opinions", []):
-            classes = self.arrays[part["prefix"] + "classes"]
-            score = np.minimum(score, vote(classes, self._proba(part, grids), digits))
-        return score
+            score = np.minimum(score, vote(a[part["prefix"] + "classes"], self._asked(part, grids, asked), digits))
+        return self._calibrated(model, score)
+
+    def _asked(self, part: dict[str, Any], grids: np.ndarray, asked: dict[str, np.ndarray]) -> np.ndarray:
+        if part["prefix"] not in asked:
+            asked[part["prefix"]] = self._proba(part, grids)
+        return asked[part["prefix"]]
 
     def _calibrated(self, model: dict[str, Any], score: np.ndarray) -> np.ndarray:
         if model.get("calibrator") != "isotonic" or len(score) == 0:
@@ -126,12 +148,6 @@ class ArrayModel:
         if kind == "logistic":
             return softmax(x @ a[p + "coef"].T + a[p + "intercept"])
         return _knn_proba(a, p, x)
-
-
-def vote(classes: np.ndarray, proba: np.ndarray, digits: np.ndarray) -> np.ndarray:
-    """Each row's probability for its digit in ``digits`` (0 for a digit not in ``classes``)."""
-    column = np.clip(np.searchsorted(classes, digits), 0, len(classes) - 1)
-    return np.where(classes[column] == digits, proba[np.arange(len(digits)), column], 0.0)
 
 
 def softmax(values: np.ndarray) -> np.ndarray:

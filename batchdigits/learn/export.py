@@ -71,7 +71,14 @@ def _model(model: DigitModel, prefix: str, arrays: dict[str, np.ndarray]) -> dic
     spec["main"] = _part(model.pipeline, prefix + "main.", arrays)
     spec["opinions"] = [_part(o, f"{prefix}op{i}.", arrays) for i, o in enumerate(model.opinions)]
     spec["calibrator"] = None
-    if model.calibrator is not None:
+    if hasattr(model.calibrator, "predict_proba"):
+        scaler, regression = model.calibrator[0], model.calibrator[-1]
+        arrays[prefix + "comb.mean"] = np.asarray(scaler.mean_, np.float64)
+        arrays[prefix + "comb.scale"] = np.asarray(scaler.scale_, np.float64)
+        arrays[prefix + "comb.coef"] = np.asarray(regression.coef_[0], np.float64)
+        arrays[prefix + "comb.intercept"] = np.asarray(float(regression.intercept_[0]))
+        spec["calibrator"] = "signals"
+    elif model.calibrator is not None:
         _isotonic(model.calibrator, prefix + "cal.", arrays)
         spec["calibrator"] = "isotonic"
     spec["ceiling"] = _model(model.ceiling, prefix + "ceiling.", arrays) if model.ceiling is not None else None

@@ -26,9 +26,10 @@ import numpy as np
 
 from ..io.atomic import atomic_write
 from .fastsvc import fast_predict_proba
+from .signals import N_SIGNALS, class_distances, combined, signals, vote
 from ..image.grid import GRID_VERSION
 
-MODEL_FORMAT = 3  # 3: pen-stroke training grids, calibrated confidence
+MODEL_FORMAT = 4  # 3: pen-stroke training grids, calibrated confidence; 4: confidence from the signals
 FAST_PATH_PROBE = 64  # grids on which the fast SVC path is checked against scikit-learn
 ALLOWED_TYPES = frozenset(
     {
@@ -128,9 +129,10 @@ class DigitModel:
         """Digits and their confidence (the calibrated probability that the digit is
         right, when the model has a calibrator) for flat grids ``(n, 64)``."""
         grids = np.asarray(grids, dtype=np.float64)
-        asked: dict[int, np.ndarray] = {}  # an opinion the ceiling shares (the k-NN) is asked once
-        digits, score = self._raw_predict(grids, asked)
-        confidence = self._calibrated(score)
+        asked: dict[Any, np.ndarray] = {}  # an opinion the ceiling shares (the k-NN) is asked once
+        proba = self._main_proba(grids)
+        digits = self.classes[np.argmax(proba, axis=1)]
+        confidence = self._confidence(grids, digits, proba, asked)
         if self.ceiling is not None and len(digits):
             confidence = np.minimum(confidence, self.ceiling._confidence_of(grids, digits, asked))
         return digits, confidence
@@ -142,27 +144,59 @@ class DigitModel:
 
     def raw_predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Digits and their uncalibrated score (smallest probability of all models), one call per model."""
-        return self._raw_predict(np.asarray(grids, dtype=np.float64), {})
-
-    def _raw_predict(self, grids: np.ndarray, asked: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        grids = np.asarray(grids, dtype=np.float64)
         proba = self._main_proba(grids)
-        best = np.argmax(proba, axis=1)
-        digits = self.classes[best]
-        return digits, self._agreement(grids, digits, proba[np.arange(len(best)), best], asked)
+        digits = self.classes[np.argmax(proba, axis=1)]
+        return digits, self._agreement(grids, digits, vote(self.classes, proba, digits), {})
 
-    def _confidence_of(self, grids: np.ndarray, digits: np.ndarray, asked: dict[int, np.ndarray]) -> np.ndarray:
-        score = _vote(self.classes, self._main_proba(grids), digits)
-        return self._calibrated(self._agreement(grids, digits, score, asked))
+    def signals(self, grids: np.ndarray, digits: np.ndarray | None = None) -> np.ndarray:
+        """The :mod:`~batchdigits.learn.signals` ``(n, 9)`` of reading ``grids`` as ``digits``
+        (default: the model's own readings).  Only for a model with a logistic and a k-NN opinion."""
+        grids = np.asarray(grids, dtype=np.float64)
+        proba = self._main_proba(grids)
+        if digits is None:
+            digits = self.classes[np.argmax(proba, axis=1)]
+        return self._signals(grids, np.asarray(digits), proba, {})
+
+    def _confidence_of(self, grids: np.ndarray, digits: np.ndarray, asked: dict[Any, np.ndarray]) -> np.ndarray:
+        return self._confidence(grids, digits, self._main_proba(grids), asked)
+
+    def _confidence(self, grids: np.ndarray, digits: np.ndarray, proba: np.ndarray,
+                    asked: dict[Any, np.ndarray]) -> np.ndarray:
+        if len(digits) == 0:
+            return np.zeros(0)
+        if self.calibrator is not None and hasattr(self.calibrator, "predict_proba"):  # format 4: the signals
+            scaler, regression = self.calibrator[0], self.calibrator[-1]
+            return combined(self._signals(grids, digits, proba, asked), scaler.mean_, scaler.scale_,
+                            regression.coef_[0], float(regression.intercept_[0]))
+        return self._calibrated(self._agreement(grids, digits, vote(self.classes, proba, digits), asked))
+
+    def _signals(self, grids: np.ndarray, digits: np.ndarray, proba: np.ndarray,
+                 asked: dict[Any, np.ndarray]) -> np.ndarray:
+        logistic, knn = self.opinions
+        lp, kp = (self._opinion(o, grids, asked) for o in (logistic, knn))
+        key = ("distances", id(knn))
+        if key not in asked:
+            est = knn[-1] if hasattr(knn, "steps") else knn
+            fit_x = np.asarray(est._fit_X, np.float64)
+            asked[key] = class_distances(grids, fit_x, np.einsum("ij,ij->i", fit_x, fit_x),
+                                         np.asarray(est._y, np.intp), len(est.classes_))
+        return signals(digits, self.classes, proba, np.asarray(logistic.classes_), lp,
+                       np.asarray(knn.classes_), kp, asked[key])
+
+    @staticmethod
+    def _opinion(other: Any, grids: np.ndarray, asked: dict[Any, np.ndarray]) -> np.ndarray:
+        if id(other) not in asked:
+            asked[id(other)] = other.predict_proba(grids)
+        return asked[id(other)]
 
     def _agreement(
-        self, grids: np.ndarray, digits: np.ndarray, score: np.ndarray, asked: dict[int, np.ndarray]
+        self, grids: np.ndarray, digits: np.ndarray, score: np.ndarray, asked: dict[Any, np.ndarray]
     ) -> np.ndarray:
         """``score`` lowered to each opinion's probability for ``digits``; ``asked`` holds
         the probabilities of the opinions already asked about these grids."""
         for other in self.opinions:
-            if id(other) not in asked:
-                asked[id(other)] = other.predict_proba(grids)
-            score = np.minimum(score, _vote(np.asarray(other.classes_), asked[id(other)], digits))
+            score = np.minimum(score, vote(np.asarray(other.classes_), self._opinion(other, grids, asked), digits))
         return score
 
     def _calibrated(self, score: np.ndarray) -> np.ndarray:
@@ -175,12 +209,6 @@ class DigitModel:
         if self._fast is None:  # checked once, on the first grids this model sees
             self._fast = fast_predict_proba(self.pipeline, grids[:FAST_PATH_PROBE]) or False
         return self._fast(grids) if self._fast else self.pipeline.predict_proba(grids)
-
-
-def _vote(classes: np.ndarray, proba: np.ndarray, digits: np.ndarray) -> np.ndarray:
-    """Each row's probability for its digit in ``digits`` (0 for a digit not in ``classes``)."""
-    column = np.clip(np.searchsorted(classes, digits), 0, len(classes) - 1)
-    return np.where(classes[column] == digits, proba[np.arange(len(digits)), column], 0.0)
 
 
 def save_model(model: DigitModel, path: str | os.PathLike[str]) -> None:
@@ -303,9 +331,24 @@ def _as_model(obj: Any, path: str, within: str = "") -> DigitModel:
         check_classifier(part, f"{path}: {within}{name}")
     if calibrator is not None and not hasattr(calibrator, "predict"):
         raise ModelError(f"{path} holds {within or 'a '}calibrator without predict")
+    if hasattr(calibrator, "predict_proba") and not _signals_calibrator(calibrator, opinions):
+        raise ModelError(f"{path}: {within}calibrator of the signals must be a scaled logistic regression "
+                         f"on {N_SIGNALS} values, with a logistic and a k-NN opinion")
     check_metadata(metadata, path)
     return DigitModel(pipeline=pipeline, metadata=metadata, source=path, opinions=opinions,
                       calibrator=calibrator, ceiling=ceiling)
+
+
+def _signals_calibrator(calibrator: Any, opinions: list[Any]) -> bool:
+    """Whether a format-4 calibrator and the opinions are what :meth:`DigitModel._signals` needs."""
+    try:
+        steps = [type(step).__name__ for step in calibrator]
+        parts = [type(o[-1] if hasattr(o, "steps") else o).__name__ for o in opinions]
+        return (steps == ["StandardScaler", "LogisticRegression"] and calibrator[0].mean_.shape == (N_SIGNALS,)
+                and calibrator[-1].coef_.shape == (1, N_SIGNALS)
+                and parts == ["LogisticRegression", "KNeighborsClassifier"])
+    except (TypeError, AttributeError, IndexError):
+        return False
 
 
 def check_classifier(part: Any, where: str) -> None:

@@ -77,7 +77,8 @@ class ArrayModel:
                 raise ArraysError(f"part {part['prefix']} has no classes")
         if model.get("combine", "min") != "min" or model.get("calibrator") not in (None, "isotonic", "signals"):
             raise ArraysError(f"unknown combination {model.get('combine')!r} / {model.get('calibrator')!r}")
-        if model.get("calibrator") == "signals" and [p["kind"] for p in model.get("opinions", [])] != ["logistic", "knn"]:
+        kinds = [p["kind"] for p in model.get("opinions", [])]
+        if model.get("calibrator") == "signals" and kinds != ["logistic", "knn"]:
             raise ArraysError("the signals need a logistic and a k-NN opinion")
         if model.get("ceiling"):
             self._check(model["ceiling"])
@@ -93,7 +94,8 @@ class ArrayModel:
     def predict(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Digits and their confidence for flat grids ``(n, 64)``: ``DigitModel.predict``'s."""
         grids = np.asarray(grids, dtype=np.float64)
-        model, asked = self.spec, {}  # part prefix -> its answer for these grids
+        model = self.spec
+        asked: dict[str, np.ndarray] = {}  # part prefix -> its answer for these grids
         proba = self._proba(model["main"], grids)
         digits = self.classes[np.argmax(proba, axis=1)]
         confidence = self._confidence(model, grids, digits, proba, asked)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -94,3 +95,12 @@ def test_accuracy_per_status_and_reliability_table(tmp_path, default_model):
     gaps = [abs(b["confidence"] - b["accuracy"]) for b in bins]
     assert abs(data["ece"] - np.mean(gaps)) < 1e-3
     assert "Accuracy per status" in result.output and "Reliability" in result.output and "ECE" in result.output
+    # the review effort over all 41 files: the blank one first (flagged, wrong), then rising confidence
+    order = np.argsort(np.where(ok, 1.0, 0.0) + conf / 10, kind="stable")  # not ok first, then confidence
+    wrong_left = (~right).sum() + 1 - np.concatenate([[1], 1 + np.cumsum(~right[order])])
+    for x, share in data["effort"]["check"].items():
+        checked = 1 + int(np.argmax(wrong_left <= float(x) * 41))  # the blank row is checked first
+        assert share == pytest.approx(checked / 41), x
+    assert data["effort"]["flagged"] == pytest.approx((1 + (~ok).sum()) / 41)
+    assert (data["auroc"] is None) == bool(right.all())
+    assert "Review effort" in result.output

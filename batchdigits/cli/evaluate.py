@@ -36,7 +36,8 @@ def evaluate(
     ] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Measure a model on labelled scans: accuracy, per status, reliability, per class, confusion, worst mistakes.
+    """Measure a model on labelled scans: accuracy, per status, reliability, review effort, per class, confusion,
+    worst mistakes.
 
     Mistakes are listed by path relative to FOLDER (as the predictions CSV writes it).
 
@@ -51,7 +52,7 @@ def evaluate(
     from ..learn.dataset import DatasetError, from_csv, from_folders
     from ..learn.evaluate import evaluate as run_evaluation
     from ..learn.trainreport import (
-        render_confusion, render_mistakes, render_reliability, render_report, render_statuses,
+        render_confusion, render_effort, render_mistakes, render_reliability, render_report, render_statuses,
     )
 
     console = stderr_console()
@@ -72,6 +73,7 @@ def evaluate(
             render_report(result.accuracy, result.report, result.n, "labelled images"),
             render_statuses(result.per_status, result.min_confidence),
             render_reliability(result.reliability, result.ece),
+            render_effort(result.effort, result.auroc),
             render_confusion(result.confusion),
             render_mistakes(result.mistakes, result.dropped),
         ):

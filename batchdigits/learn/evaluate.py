@@ -1,5 +1,6 @@
 """Measure a model on labelled scans: accuracy, per-class report, confusion, mistakes,
-accuracy per status (``ok``, ``low_confidence``) and a reliability table.
+accuracy per status (``ok``, ``low_confidence``), a reliability table, and how well the
+confidence puts the mistakes first (its AUROC and the review effort, check@1/0.5/0.2/0.1 %).
 
 >>> from batchdigits.learn.dataset import from_folders
 >>> result = evaluate(from_folders("labelled/"), model)     # doctest: +SKIP
@@ -14,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.metrics import classification_report, confusion_matrix, roc_auc_score
 
 from .dataset import labelled_grids
 from ..defaults import DEFAULT_MIN_CONFIDENCE
 from ..io.files import csv_name
 from .model import DigitModel
-from .reliability import Bin, equal_count_bins, expected_calibration_error
+from .reliability import Bin, Effort, equal_count_bins, expected_calibration_error, review_effort
 
 MAX_MISTAKES = 10
 RELIABILITY_BINS = 10
@@ -40,9 +41,13 @@ class Evaluation:
     reliability: list[Bin]  # equal-count confidence bins of the files with a grid
     ece: float | None  # mean |confidence - accuracy| over those bins
     min_confidence: float
+    effort: Effort  # every file, blank and unreadable ones first (flagged, wrong), then rising confidence
+    auroc: float | None  # of confidence for "the reading is right", files with a grid (None: all right or all wrong)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "effort": {"rows": self.effort.rows, "wrong": self.effort.wrong, **self.effort.shares()},
+            "auroc": self.auroc,
             "accuracy": self.accuracy,
             "n": self.n,
             "min_confidence": self.min_confidence,
@@ -104,7 +109,13 @@ def evaluate(
     }
     bins = equal_count_bins(conf, right, RELIABILITY_BINS)
     ece = expected_calibration_error(conf, right, RELIABILITY_BINS) if bins else None
-    return Evaluation(accuracy, n, report, confusion, mistakes, data.dropped, per_status, bins, ece, threshold)
+    unread = n - len(conf)  # blank and unreadable files: rows a person checks first, never right
+    effort = review_effort(np.concatenate([conf, np.full(unread, np.nan)]),
+                           np.concatenate([right, np.zeros(unread, bool)]),
+                           np.concatenate([ok, np.zeros(unread, bool)]))
+    auroc = float(roc_auc_score(right, conf)) if 0 < right.sum() < len(right) else None
+    return Evaluation(accuracy, n, report, confusion, mistakes, data.dropped, per_status, bins, ece, threshold,
+                      effort, auroc)
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -94,6 +94,21 @@ def render_statuses(per_status: dict[str, tuple[int, float | None]], min_confide
     return _titled(f"Accuracy per status (--min-confidence {min_confidence:g})", table)
 
 
+def render_effort(effort: Any, auroc: float | None) -> Group:
+    """Review effort: rows a person checks (not-ok first, then lowest confidence) until at most
+    1 / 0.5 / 0.2 / 0.1 % of all rows are still wrong, and the confidence's AUROC."""
+    table = Table()
+    for name in ("still wrong at most", "rows to check", "share of rows"):
+        table.add_column(name, justify="right")
+    for x, rows in effort.check.items():
+        table.add_row(f"{x * 100:g} %", str(rows), f"{rows / max(effort.rows, 1):.3f}")
+    note = (f"{effort.wrong} of {effort.rows} wrong; {effort.flagged} flagged (not ok), "
+            f"{effort.silent} wrong among the ok rows")
+    if auroc is not None:
+        note += f"; AUROC of confidence for a right reading {auroc:.4f}"
+    return _titled("Review effort (not-ok rows first, then lowest confidence first)", table, Text(note))
+
+
 def render_reliability(bins: list[Any], ece: float | None) -> Group:
     """Reliability table: equal-count confidence bins, their mean confidence and accuracy."""
     table = Table()

@@ -58,6 +58,8 @@ import writers  # noqa: E402
 from batchdigits.defaults import DEFAULT_MIN_CONFIDENCE  # noqa: E402
 from batchdigits.image.convert import convert_file  # noqa: E402
 from batchdigits.learn.model import DigitModel, load_model  # noqa: E402
+from batchdigits.learn.reliability import Effort, review_effort  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
 from batchdigits.learn.train import train  # noqa: E402
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -181,6 +183,17 @@ def calibration(right: np.ndarray, conf: np.ndarray) -> float:
     return value
 
 
+def effort(tag: str, right: np.ndarray, conf: np.ndarray) -> Effort:
+    """Print and return the review effort of these rows (rows without a grid: confidence 0, wrong)."""
+    e = review_effort(conf, right, conf >= DEFAULT_MIN_CONFIDENCE)
+    n = max(e.rows, 1)
+    auroc = roc_auc_score(right, conf) if 0 < right.sum() < len(right) else float("nan")
+    print(f"  review effort, {tag}: AUROC {auroc:.3f}; flagged {e.flagged / n:.3f}, silent {e.silent / n:.4f}; "
+          "check@1/0.5/0.2/0.1 % = " + " / ".join(f"{e.check[x] / n:.3f}" for x in e.check)
+          + f"; distinct confidences {len(np.unique(np.round(conf, 4)))}")
+    return e
+
+
 def not_available(what: str, exc: Exception) -> None:
     print(f"{what}: not available yet ({type(exc).__name__}: {exc})")
 
@@ -196,7 +209,7 @@ def load_adapt() -> Callable[..., DigitModel] | None:
 
 
 Confidence = tuple[float, float, float]  # ECE, ok share, ok accuracy
-Adapted = tuple[float | None, dict[str, float], Confidence | None, Confidence | None]
+Adapted = tuple[float | None, dict[str, float], Confidence | None, Confidence | None, Effort | None]
 
 
 def adapted(model: DigitModel, scans: Scans, alone: list[str] | None = None) -> Adapted:
@@ -206,13 +219,13 @@ def adapted(model: DigitModel, scans: Scans, alone: list[str] | None = None) -> 
     section("adapted: adapt_model(model, grids of one folder) -- the whole set, then each writer alone")
     adapt_model = load_adapt()
     if adapt_model is None:
-        return None, {}, None, None
+        return None, {}, None, None, None
     t = time.perf_counter()
     try:
         folder_model = adapt_model(model, scans.grids[scans.has_grid], seed=0)
     except TypeError as exc:
         not_available("adaptation", exc)
-        return None, {}, None, None
+        return None, {}, None, None, None
     labels, conf = predict(folder_model, scans)
     right = labels == scans.labels
     whole = float(np.mean(right))
@@ -221,6 +234,7 @@ def adapted(model: DigitModel, scans: Scans, alone: list[str] | None = None) -> 
     ok = conf >= DEFAULT_MIN_CONFIDENCE
     confidence = (ece.expected_calibration_error(conf, right, 10), float(ok.mean()), float(right[ok].mean()))
     print(f"  its confidence: ECE {confidence[0]:.3f}; ok {ok.mean():.3f}, of which {right[ok].mean():.3f} right")
+    whole_effort = effort("adapted to the whole set", right, conf)
     t = time.perf_counter()
     per_writer = {}
     rights, confs = [], []
@@ -241,7 +255,7 @@ def adapted(model: DigitModel, scans: Scans, alone: list[str] | None = None) -> 
           f"({time.perf_counter() - t:.1f}s for {len(per_writer)} writers; per writer below)")
     print(f"  their confidence, all {len(right)} rows: ECE {alone_conf[0]:.3f}; ok {alone_conf[1]:.3f}, of which "
           f"{alone_conf[2]:.3f} right ({int(np.sum(ok & ~right))} wrong rows marked ok)")
-    return whole, per_writer, confidence, alone_conf
+    return whole, per_writer, confidence, alone_conf, whole_effort
 
 
 def few_shot_writers(names: list[str], k: int) -> list[str]:
@@ -334,6 +348,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _adapted_target(whole: float | None, conf: Confidence | None, e: Effort | None) -> Target:
+    name = "issue 19, --adapt: accuracy / ECE / check@0.5 % / check@0.1 %"
+    target = ">= 0.96 / <= 0.02 / <= 0.16 / <= 0.50"
+    if whole is None or conf is None or e is None:
+        return Target(name, target, "not available", None)
+    c5, c1 = e.check[0.005] / e.rows, e.check[0.001] / e.rows
+    return Target(name, target, f"{whole:.3f} / {conf[0]:.3f} / {c5:.3f} / {c1:.3f}",
+                  whole >= 0.96 and conf[0] <= 0.02 and c5 <= 0.16 and c1 <= 0.50)
+
+
+def _silent_target(e: Effort | None) -> Target:
+    name, target = "issue 19, --adapt: silent errors with flagged", "<= 0.004 with <= 0.20"
+    if e is None:
+        return Target(name, target, "not available", None)
+    silent, flagged = e.silent / e.rows, e.flagged / e.rows
+    return Target(name, target, f"{silent:.4f} with {flagged:.3f}", silent <= 0.004 and flagged <= 0.20)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
@@ -355,12 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     zs = zero_shot(scans, pred, conf)
     ok_share, ok_acc = thresholds(right, conf)
     cal = calibration(right, conf)
+    plain = effort("zero-shot", right, conf)
     whole, per_writer, few = None, {}, {}
     adapted_conf: Confidence | None = None
     alone_conf: Confidence | None = None
+    adapted_effort: Effort | None = None
     if not args.no_adapt:
         alone = few_shot_writers(names, args.adapt_writers) if args.adapt_writers else None
-        whole, per_writer, adapted_conf, alone_conf = adapted(model, scans, alone)
+        whole, per_writer, adapted_conf, alone_conf, adapted_effort = adapted(model, scans, alone)
         few = few_shot(scans, few_shot_writers(names, args.fewshot_writers))
     writer_table(scans, right, seed, per_writer, few)
     few_mean = float(np.mean(list(few.values()))) if few else None
@@ -384,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
                "not available" if alone_conf is None else "{:.3f} / {:.3f} / {:.3f}".format(*alone_conf),
                None if alone_conf is None else
                alone_conf[0] <= 0.03 and alone_conf[1] >= 0.70 and alone_conf[2] >= 0.98),
+        Target("issue 19, classify: accuracy / ECE / check@0.5 %", ">= 0.91 / <= 0.02 / <= 0.40",
+               f"{zs:.3f} / {cal:.3f} / {plain.check[0.005] / plain.rows:.3f}",
+               zs >= 0.91 and cal <= 0.02 and plain.check[0.005] <= 0.40 * plain.rows),
+        _adapted_target(whole, adapted_conf, adapted_effort),
+        _silent_target(adapted_effort),
         Target("in-domain (load_digits holdout)", ">= 0.994", _fmt(indomain),
                None if indomain is None else indomain >= 0.994),
     ])

@@ -8,10 +8,13 @@ back with ``csv``.  Conditions root cannot meet (a full disk) are simulated.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -334,3 +337,47 @@ def test_a_garbage_file_with_allow_pickle_names_the_problem(tmp_path, folder):
 
     assert result.exit_code == 2
     assert error_line(result.stderr).startswith(f"{garbage} is not a pickle/joblib file, or a damaged one (")
+
+
+KILLED_AFTER_THE_STATE = """
+import os, signal, sys
+import batchdigits.run.classify as classify
+real = classify.write_state
+
+def write_state_then_die(*args, **kwargs):  # kill -9 between the state and the CSV
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+classify.write_state = write_state_then_die
+from batchdigits.cli.entry import main
+sys.argv = ["batchdigits", *sys.argv[1:]]
+main()
+"""
+
+
+def test_incremental_replaces_the_state_first_and_a_kill_before_the_csv_costs_one_full_run(tmp_path, folder):
+    """Issue 22, smaller: README and code agree (the state is replaced first, naming the new
+    CSV by hash; a kill -9 before the CSV is moved leaves the previous CSV and a state that
+    matches no CSV, so the next run reads everything again and writes what a full run writes)."""
+    out = tmp_path / "p.csv"
+    assert run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental").exit_code == 0
+    before = out.read_bytes()
+    state = tmp_path / ".p.csv.state.json"
+    save_digit(folder / "c.png", "one")
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_THE_STATE, "classify", str(folder), "--out", str(out),
+         "--jobs", "1", "--incremental", "--quiet"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert out.read_bytes() == before  # the CSV was not moved yet
+    recorded = json.loads(state.read_text().splitlines()[0])["csv_sha256"]
+    assert recorded != hashlib.sha256(before).hexdigest()  # the new state names the CSV that never landed
+    result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental")
+    assert result.exit_code == 0, result.stderr
+    assert "0 unchanged rows reused" in result.stderr  # one full run
+    assert run_cli("classify", folder, "--out", tmp_path / "full.csv", "--jobs", "1").exit_code == 0
+    assert out.read_bytes() == (tmp_path / "full.csv").read_bytes()
+    assert [r["path"] for r in read_csv(out)] == ["a.png", "b.png", "c.png"]

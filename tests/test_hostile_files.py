@@ -160,6 +160,24 @@ def test_evaluate_json_and_train_out_never_replace_a_fifo_or_a_device(tmp_path, 
     assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "char-device"])
+def test_a_review_sheet_over_a_fifo_or_a_device_is_refused_before_any_work(tmp_path, folder, monkeypatch, kind):
+    """Issue 22 #5 ("every file the tool writes follows the --out rules"): --review-sheet too."""
+    target = tmp_path / "sheet.png"
+    os.mkfifo(target) if kind == "fifo" else char_device(target, monkeypatch)
+
+    result = run_cli("classify", folder, "--out", tmp_path / "p.csv", "--review-sheet", target, "--jobs", "1")
+
+    assert result.exit_code == 2
+    assert error_line(result.stderr) == (
+        f"{target} is not a regular file (a device, FIFO or socket); refusing to replace it "
+        "(--force replaces it anyway)"
+    )
+    mode = os.stat(target).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+    assert not (tmp_path / "p.csv").exists()
+
+
 # --- 3: deep trees ---------------------------------------------------------------------------------
 
 

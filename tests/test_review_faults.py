@@ -187,6 +187,7 @@ def test_a_corrections_file_swapped_for_a_fifo_refuses_the_decision_and_ctrl_c_s
         answer = connection.getresponse()
         assert answer.status == 409
         assert "not a regular file" in json.loads(answer.read())["error"]
+        assert answer.getheader("Connection") == "close"  # so the client's next request opens a new one
         connection.request("GET", f"/api/rows?offset=0&limit=5&token={token}")  # page loads go on
         rows = connection.getresponse()
         assert rows.status == 200 and rows.read()

@@ -24,6 +24,7 @@ import batchdigits.run.adaptrun as adaptrun_module
 import batchdigits.run.pipeline as pipeline_module
 from batchdigits.run.pipeline import CHUNK_SIZE
 from batchdigits.run.corrections import Correction, write_corrections
+from batchdigits.web.reviewsession import ReviewSession
 from helpers import one_line_error, read_csv, run_cli, run_script
 from imagemaker import save_digit
 from test_out_refusal import char_device
@@ -313,6 +314,27 @@ def test_a_corrections_file_and_a_labels_file_with_a_byte_order_mark_are_read(tm
     measured = run_cli("evaluate", folder, "--labels", fixes, "--jobs", "1", "--json", tmp_path / "e.json")
     assert measured.exit_code == 0, measured.stderr
     assert json.loads((tmp_path / "e.json").read_text())["n"] == 4
+
+
+def test_review_reads_predictions_saved_by_a_spreadsheet_and_refuses_a_fifo(tmp_path, folder, default_model):
+    """Issue 22 #13 ("read every CSV input with utf-8-sig"): the predictions `review` opens,
+    saved as "CSV UTF-8" (byte-order mark, CRLF); one that is a FIFO is exit 2 at once."""
+    out = tmp_path / "p.csv"
+    assert run_cli("classify", folder, "--out", out, "--jobs", "1").exit_code == 0
+    saved = tmp_path / "saved.csv"
+    saved.write_bytes(b"\xef\xbb\xbf" + out.read_bytes().replace(b"\n", b"\r\n"))
+
+    review = ReviewSession.open(str(saved), str(folder), model=default_model)
+
+    assert review.summary()["total"] == 2
+    assert sorted(row["path"] for row in review.page(0, 10)) == ["a.png", "b.png"]
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    result = run_cli("review", fifo, "--folder", folder, "--no-browser")
+    assert result.exit_code == 2
+    assert error_line(result.stderr) == (
+        f"cannot read {fifo} as a batchdigits CSV (not a regular file (FIFO, socket or device))"
+    )
 
 
 # --- smaller: long names, a garbage pickle ------------------------------------------------------

@@ -13,9 +13,7 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,46 +25,6 @@ from imagemaker import save_digit
 from test_webreview import decide, request, server, session, work, write_predictions  # noqa: F401 - fixtures
 
 DECISIONS = 20  # per server
-
-DECIDER = f"""
-import sys, time
-from batchdigits.run.write import read_rows
-from batchdigits.web.reviewsession import ReviewSession
-csv_path, folder, first, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-session = ReviewSession(read_rows(csv_path), folder, csv_path + ".fixes.csv", model=None)
-import os
-while not os.path.exists(start):
-    time.sleep(0.001)
-for i in range(first, first + {DECISIONS}):
-    session.decide(f"{{i:03d}}.png", str(i % 10))
-print("done")
-"""
-
-
-def test_two_review_processes_on_one_corrections_file_lose_no_decision(tmp_path):
-    """Issue 22 #1: failed before the lock (two processes, 40 decisions answered, about 25 kept)."""
-    folder = tmp_path / "scans"
-    folder.mkdir()
-    predictions = write_predictions(
-        tmp_path / "p.csv", [Row(f"{i:03d}.png", 1, 0.5, "low_confidence") for i in range(2 * DECISIONS)]
-    )
-    start = tmp_path / "start"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", DECIDER, str(predictions), str(folder), str(first), str(start)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for first in (0, DECISIONS)
-    ]
-    time.sleep(1.5)  # both have imported and opened their session
-    start.touch()
-    outputs = [p.communicate(timeout=120) for p in procs]
-
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    saved = read_corrections(str(predictions) + ".fixes.csv")
-    assert sorted(saved) == [f"scans/{i:03d}.png" for i in range(2 * DECISIONS)]
-    assert all(saved[f"scans/{i:03d}.png"].label == i % 10 for i in range(2 * DECISIONS))
-
 
 REVIEW_ADDRESS = re.compile(r"review page: http://127\.0\.0\.1:(\d+)/\?token=(\S+)")
 

@@ -8,10 +8,13 @@ back with ``csv``.  Conditions root cannot meet (a full disk) are simulated.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import batchdigits.run.adaptrun as adaptrun_module
 import batchdigits.run.pipeline as pipeline_module
 from batchdigits.run.pipeline import CHUNK_SIZE
 from batchdigits.run.corrections import Correction, write_corrections
+from batchdigits.web.reviewsession import ReviewSession
 from helpers import one_line_error, read_csv, run_cli, run_script
 from imagemaker import save_digit
 from test_out_refusal import char_device
@@ -155,6 +159,24 @@ def test_evaluate_json_and_train_out_never_replace_a_fifo_or_a_device(tmp_path, 
     )
     mode = os.stat(target).st_mode  # a simulated device (not root) is one to os.stat
     assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "char-device"])
+def test_a_review_sheet_over_a_fifo_or_a_device_is_refused_before_any_work(tmp_path, folder, monkeypatch, kind):
+    """Issue 22 #5 ("every file the tool writes follows the --out rules"): --review-sheet too."""
+    target = tmp_path / "sheet.png"
+    os.mkfifo(target) if kind == "fifo" else char_device(target, monkeypatch)
+
+    result = run_cli("classify", folder, "--out", tmp_path / "p.csv", "--review-sheet", target, "--jobs", "1")
+
+    assert result.exit_code == 2
+    assert error_line(result.stderr) == (
+        f"{target} is not a regular file (a device, FIFO or socket); refusing to replace it "
+        "(--force replaces it anyway)"
+    )
+    mode = os.stat(target).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+    assert not (tmp_path / "p.csv").exists()
 
 
 # --- 3: deep trees ---------------------------------------------------------------------------------
@@ -294,6 +316,27 @@ def test_a_corrections_file_and_a_labels_file_with_a_byte_order_mark_are_read(tm
     assert json.loads((tmp_path / "e.json").read_text())["n"] == 4
 
 
+def test_review_reads_predictions_saved_by_a_spreadsheet_and_refuses_a_fifo(tmp_path, folder, default_model):
+    """Issue 22 #13 ("read every CSV input with utf-8-sig"): the predictions `review` opens,
+    saved as "CSV UTF-8" (byte-order mark, CRLF); one that is a FIFO is exit 2 at once."""
+    out = tmp_path / "p.csv"
+    assert run_cli("classify", folder, "--out", out, "--jobs", "1").exit_code == 0
+    saved = tmp_path / "saved.csv"
+    saved.write_bytes(b"\xef\xbb\xbf" + out.read_bytes().replace(b"\n", b"\r\n"))
+
+    review = ReviewSession.open(str(saved), str(folder), model=default_model)
+
+    assert review.summary()["total"] == 2
+    assert sorted(row["path"] for row in review.page(0, 10)) == ["a.png", "b.png"]
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    result = run_cli("review", fifo, "--folder", folder, "--no-browser")
+    assert result.exit_code == 2
+    assert error_line(result.stderr) == (
+        f"cannot read {fifo} as a batchdigits CSV (not a regular file (FIFO, socket or device))"
+    )
+
+
 # --- smaller: long names, a garbage pickle ------------------------------------------------------
 
 
@@ -334,3 +377,47 @@ def test_a_garbage_file_with_allow_pickle_names_the_problem(tmp_path, folder):
 
     assert result.exit_code == 2
     assert error_line(result.stderr).startswith(f"{garbage} is not a pickle/joblib file, or a damaged one (")
+
+
+KILLED_AFTER_THE_STATE = """
+import os, signal, sys
+import batchdigits.run.classify as classify
+real = classify.write_state
+
+def write_state_then_die(*args, **kwargs):  # kill -9 between the state and the CSV
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+classify.write_state = write_state_then_die
+from batchdigits.cli.entry import main
+sys.argv = ["batchdigits", *sys.argv[1:]]
+main()
+"""
+
+
+def test_incremental_replaces_the_state_first_and_a_kill_before_the_csv_costs_one_full_run(tmp_path, folder):
+    """Issue 22, smaller: README and code agree (the state is replaced first, naming the new
+    CSV by hash; a kill -9 before the CSV is moved leaves the previous CSV and a state that
+    matches no CSV, so the next run reads everything again and writes what a full run writes)."""
+    out = tmp_path / "p.csv"
+    assert run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental").exit_code == 0
+    before = out.read_bytes()
+    state = tmp_path / ".p.csv.state.json"
+    save_digit(folder / "c.png", "one")
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_THE_STATE, "classify", str(folder), "--out", str(out),
+         "--jobs", "1", "--incremental", "--quiet"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert out.read_bytes() == before  # the CSV was not moved yet
+    recorded = json.loads(state.read_text().splitlines()[0])["csv_sha256"]
+    assert recorded != hashlib.sha256(before).hexdigest()  # the new state names the CSV that never landed
+    result = run_cli("classify", folder, "--out", out, "--jobs", "1", "--incremental")
+    assert result.exit_code == 0, result.stderr
+    assert "0 unchanged rows reused" in result.stderr  # one full run
+    assert run_cli("classify", folder, "--out", tmp_path / "full.csv", "--jobs", "1").exit_code == 0
+    assert out.read_bytes() == (tmp_path / "full.csv").read_bytes()
+    assert [r["path"] for r in read_csv(out)] == ["a.png", "b.png", "c.png"]

@@ -6,14 +6,16 @@ the corrections file is read back with ``csv`` and with ``classify --corrections
 
 from __future__ import annotations
 
+import csv
 import http.client
 import json
 import os
 import re
 import signal
 import subprocess
-import sys
-import time
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from batchdigits.run.corrections import read_corrections
 from batchdigits.run.write import Row
@@ -24,44 +26,66 @@ from test_webreview import decide, request, server, session, work, write_predict
 
 DECISIONS = 20  # per server
 
-DECIDER = f"""
-import sys, time
-from batchdigits.run.write import read_rows
-from batchdigits.web.reviewsession import ReviewSession
-csv_path, folder, first, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-session = ReviewSession(read_rows(csv_path), folder, csv_path + ".fixes.csv", model=None)
-import os
-while not os.path.exists(start):
-    time.sleep(0.001)
-for i in range(first, first + {DECISIONS}):
-    session.decide(f"{{i:03d}}.png", str(i % 10))
-print("done")
-"""
+REVIEW_ADDRESS = re.compile(r"review page: http://127\.0\.0\.1:(\d+)/\?token=(\S+)")
 
 
-def test_two_review_processes_on_one_corrections_file_lose_no_decision(tmp_path):
-    """Issue 22 #1: failed before the lock (two processes, 40 decisions answered, about 25 kept)."""
+def post_decisions(port: int, token: str, first: int, start: threading.Barrier) -> list[int]:
+    """POST decisions ``first`` .. ``first + DECISIONS - 1`` to one server; their HTTP statuses."""
+    start.wait(timeout=30)
+    statuses = []
+    for i in range(first, first + DECISIONS):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            body = json.dumps({"path": f"{i:03d}.png", "label": str(i % 10)})
+            connection.request("POST", f"/api/decide?token={token}", body, {"Content-Type": "application/json"})
+            answer = connection.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+        finally:
+            connection.close()
+    return statuses
+
+
+def test_two_review_servers_on_one_corrections_file_keep_every_answered_decision(tmp_path: Path):
+    """Issue 22 #1 as filed: two `review` server processes on one CSV, 20 decisions POSTed to
+    each at the same time; every decision answered 200 is in the file (before the lock: all 40
+    answered 200, about 25 kept)."""
     folder = tmp_path / "scans"
-    folder.mkdir()
-    predictions = write_predictions(
+    for i in range(2 * DECISIONS):
+        save_digit(folder / f"{i:03d}.png", ("one", "zero")[i % 2])
+    write_predictions(
         tmp_path / "p.csv", [Row(f"{i:03d}.png", 1, 0.5, "low_confidence") for i in range(2 * DECISIONS)]
     )
-    start = tmp_path / "start"
-    procs = [
+    servers = [
         subprocess.Popen(
-            [sys.executable, "-c", DECIDER, str(predictions), str(folder), str(first), str(start)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [*console_script(), "review", "p.csv", "--folder", "scans", "--no-browser", "--no-learn"],
+            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        for first in (0, DECISIONS)
+        for _ in range(2)
     ]
-    time.sleep(1.5)  # both have imported and opened their session
-    start.touch()
-    outputs = [p.communicate(timeout=120) for p in procs]
+    errs = []
+    try:
+        addresses = [REVIEW_ADDRESS.search(p.stderr.readline()) for p in servers]  # type: ignore[union-attr]
+        assert all(addresses), [p.poll() for p in servers]
+        start = threading.Barrier(2)  # both servers get their decisions at the same time
+        with ThreadPoolExecutor(2) as pool:
+            posting = [
+                pool.submit(post_decisions, int(a.group(1)), a.group(2), n * DECISIONS, start)  # type: ignore[union-attr]
+                for n, a in enumerate(addresses)
+            ]
+            answered = [f.result() for f in posting]
+    finally:
+        for p in servers:
+            p.send_signal(signal.SIGINT)
+        for p in servers:
+            errs.append(p.communicate(timeout=30)[1])
 
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    saved = read_corrections(str(predictions) + ".fixes.csv")
-    assert sorted(saved) == [f"scans/{i:03d}.png" for i in range(2 * DECISIONS)]
-    assert all(saved[f"scans/{i:03d}.png"].label == i % 10 for i in range(2 * DECISIONS))
+    assert answered == [[200] * DECISIONS] * 2
+    assert [p.returncode for p in servers] == [0, 0], errs
+    with open(tmp_path / "p.corrections.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = [(f"scans/{i:03d}.png", str(i % 10)) for i in range(2 * DECISIONS)]
+    assert [(r["path"], r["label"]) for r in rows] == expected
 
 
 def test_a_carriage_return_in_a_file_name_keeps_its_decision_in_its_own_row(tmp_path, default_model):
@@ -104,7 +128,8 @@ def test_classify_with_a_fifo_as_corrections_file_exits_2_at_once(tmp_path):
 
 
 def test_a_corrections_file_swapped_for_a_fifo_refuses_the_decision_and_ctrl_c_still_stops(work):  # noqa: F811
-    """Issue 22 #7: failed before (the decision hung holding the session lock; Ctrl-C then hung too)."""
+    """Issue 22 #7: failed before (the decision hung holding the session lock, so page loads
+    hung too; Ctrl-C then no longer stopped the server)."""
     proc = subprocess.Popen(
         [*console_script(), "review", "predictions.csv", "--folder", "scans", "--no-browser"],
         cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -120,6 +145,10 @@ def test_a_corrections_file_swapped_for_a_fifo_refuses_the_decision_and_ctrl_c_s
         answer = connection.getresponse()
         assert answer.status == 409
         assert "not a regular file" in json.loads(answer.read())["error"]
+        assert answer.getheader("Connection") == "close"  # so the client's next request opens a new one
+        connection.request("GET", f"/api/rows?offset=0&limit=5&token={token}")  # page loads go on
+        rows = connection.getresponse()
+        assert rows.status == 200 and rows.read()
         connection.close()
     finally:
         proc.send_signal(signal.SIGINT)

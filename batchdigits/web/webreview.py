@@ -373,10 +373,12 @@ class ReviewHandler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, data, "application/json", {"Cache-Control": "no-store"})
 
     def _fail(self, status: HTTPStatus, reason: str) -> None:
-        """An error as JSON; the connection closes (an unread body must not be taken as a request)."""
+        """An error as JSON; the connection closes (an unread body must not be taken as a request),
+        and the answer says so (``Connection: close``): a client then opens a new connection for
+        its next request instead of sending it on this closed one."""
         self.close_connection = True
         data = json.dumps({"error": reason}).encode("utf-8")
-        self._send(status, data, "application/json", {"Cache-Control": "no-store"})
+        self._send(status, data, "application/json", {"Cache-Control": "no-store", "Connection": "close"})
 
     def _send(self, status: HTTPStatus, data: bytes, content_type: str, headers: dict[str, str]) -> None:
         self.send_response(status)

@@ -160,5 +160,5 @@ def test_classify_and_show_never_import_scikit_learn_and_an_unchanged_rerun_neve
         with threadpool_limits(1):
             digit, conf = default_model.predict(grid.reshape(1, 64))
         status = "ok" if conf[0] >= DEFAULT_MIN_CONFIDENCE else "low_confidence"
-        expected.append((str(digit[0]), f"{conf[0]:.4f}", status))
+        expected.append((str(digit[0]), f"{conf[0]:.6f}", status))
     assert [(r["label"], r["confidence"], r["status"]) for r in rows] == expected

@@ -62,7 +62,7 @@ def test_labelled_files_become_reviewed_rows_through_the_console_script(tmp_path
 
     assert proc.returncode == 0, proc.stderr
     rows = by_path(out)
-    assert rows["a.png"] == {"path": "a.png", "label": "7", "confidence": "1.0000",
+    assert rows["a.png"] == {"path": "a.png", "label": "7", "confidence": "1.000000",
                              "status": "reviewed", "error": ""}
     assert rows["b.png"] == {"path": "b.png", "label": "", "confidence": "",
                              "status": "reviewed", "error": ""}

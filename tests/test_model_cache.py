@@ -93,7 +93,7 @@ def test_batchdigits_model_env_is_honoured_by_the_cli(tmp_path, monkeypatch, alw
     result = run_cli("classify", folder, "--out", out, "--jobs", "1")
 
     assert result.exit_code == 0, result.stderr
-    assert [(r["label"], r["confidence"]) for r in read_csv(out)] == [("3", "1.0000")] * 2
+    assert [(r["label"], r["confidence"]) for r in read_csv(out)] == [("3", "1.000000")] * 2
 
 
 def test_batchdigits_model_env_naming_a_missing_file_is_exit_2(tmp_path, monkeypatch):

@@ -396,7 +396,7 @@ def test_a_row_has_the_models_grid_and_top_three_and_the_csvs_confidence(server,
     assert row["path"] == "c.tif" and row["grid"] == [int(v) for v in grid.reshape(64)]
     assert [d for d, _ in row["top"]] == [str(int(default_model.classes[b])) for b in best]
     assert row["top"][0][1] == round(float(proba[best[0]]), 4)
-    assert (row["label"], row["confidence"], row["status"]) == ("1", "0.6200", "low_confidence")
+    assert (row["label"], row["confidence"], row["status"]) == ("1", "0.620000", "low_confidence")
     blank = request(server, "GET", "/api/rows?offset=2&limit=1").json()["rows"][0]
     assert blank["grid"] is None and blank["top"] == []
 

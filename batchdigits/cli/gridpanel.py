@@ -58,7 +58,7 @@ def grid_panel(
         grid_text(grid),
         Group(
             Text(f"prediction {int(classes[best])}", style="bold"),
-            Text("" if confidence is None else f"confidence {confidence:.4f}"),
+            Text("" if confidence is None else f"confidence {confidence:.6f}"),
             top_table(proba, classes),
         ),
     )

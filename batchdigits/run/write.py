@@ -44,7 +44,7 @@ class Row:
 
     def fields(self) -> list[str]:
         label = "" if self.label is None else str(self.label)
-        conf = "" if self.confidence is None else f"{self.confidence:.4f}"
+        conf = "" if self.confidence is None else f"{self.confidence:.6f}"  # six decimals: rows never tie by rounding
         return [self.path, label, conf, self.status, self.error]
 
     @classmethod

@@ -103,7 +103,8 @@ def measure(tmp: Path, files: int, repeats: int, check_imports: bool = True) -> 
     if not refused:
         print("  (the busy run ended before the refusals were measured: use more --files)")
     codes = {c for _, c in refused}
-    results.append((f"lock refusal while a run is busy (exit {','.join(map(str, sorted(codes)))})",
+    how = f"exit {','.join(map(str, sorted(codes)))}" if codes else "not measured: the busy run ended first"
+    results.append((f"lock refusal while a run is busy ({how})",
                     statistics.median(t for t, _ in refused) if refused else float("nan"), 0.5, None))
     first = sorted(inbox.iterdir())[0]
     t = median(lambda: run("show", first)[0], repeats)
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, took, target, heavy in measure(tmp, args.files, args.repeats):
             verdict = "" if target is None else (f"target <= {target} s: " + ("PASS" if took <= target else "MISS"))
-            print(f"  {name:<50} {took:6.2f} s  scikit-learn imported: {'yes' if heavy else 'no':<3}  "
+            imported = "-" if heavy is None else "yes" if heavy else "no"
+            print(f"  {name:<50} {took:6.2f} s  scikit-learn imported: {imported:<3}  "
                   f"{verdict}  (load {load()})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

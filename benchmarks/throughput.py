@@ -1,6 +1,11 @@
 """Throughput of ``batchdigits classify`` against the Pillow decode floor.
 
-    python benchmarks/throughput.py [--files N] [--small K] [--large M] [--repeats R] [--keep DIR]
+    python benchmarks/throughput.py [--quick] [--files N] [--small K] [--large M] [--repeats R]
+                                    [--startup-files S] [--startup-repeats T] [--keep DIR]
+
+``--quick``: small folders and one run each (N 200, K 2000, M 10, R 1, S 500,
+T 1), a smoke test whose figures mean little; the defaults are issue 20's
+sizes (N 2000, K 20000, M 150, R 3, S 5000, T 5).
 
 Generates three folders of scan-like digit files in a temporary directory:
 
@@ -21,9 +26,9 @@ For each folder it prints the median (of R runs, default 3) images/s of:
     cores (joblib/loky,
     same chunks of paths and dispatch as batchdigits);
 (b) ``batchdigits classify --jobs 1`` and ``--jobs 0``, in-process through the
-    library (warm: model loaded, worker pool already started) and once through
-    the console script in a subprocess (cold: includes interpreter start-up,
-    imports, loading the model and starting workers);
+    library (warm: model loaded, worker pool already started) and through
+    the console script in a fresh process each run (cold: includes interpreter
+    start-up, imports, loading the model and starting workers);
 (c) a seed-style loop: per file open, ``convert("L")``, resize to 8x8,
     scale to 0..16, one ``predict`` call per file, in one process;
 
@@ -36,8 +41,29 @@ per image and prediction's matrix products (SVC kernel, k-NN distances)
 alone, as a share of the floor; and
 checks the targets on the warm runs: classify >= 60 % of the floor's
 images/s at equal cores, all cores >= 1.8x one job, all cores >= 3x the seed
-loop on the mix and >= 10x on the large JPEGs.  The cold CLI runs are shown
-with the number of files from which their one-off start-up is amortised.
+loop on the mix and >= 10x on the large JPEGs (issue 12).  The cold CLI runs
+are shown with the number of files from which their one-off start-up is
+amortised.
+
+Then issue 20's targets, every one with its figure and PASS/MISS:
+
+* the CPU the CLI's main process (``--jobs 0``) spends per small scan, read
+  from ``/proc`` for that process alone, as the slope between a run on a
+  tenth of the small folder and one on all of it (start-up, model load and
+  worker start cancel out; the figure with the start-up is shown too);
+* the same for the client of ``classify --backend dask`` against a real
+  cluster started here: ``dask scheduler`` and two ``dask worker --nthreads 1``
+  processes on 127.0.0.1;
+* the CLI's ``--jobs 0`` on small scans against the 2-process floor and
+  against ``--jobs 1`` (medians of the cold CLI runs), the conversion's CPU
+  per small scan;
+* ``benchmarks/cronstart.py``'s start-up figures (``cronstart.measure``):
+  ``classify`` on an empty folder, an ``--incremental`` rerun over S unchanged
+  files, a run refused by the lock while another is busy;
+* the peak memory of the ``--jobs 0`` run on the small folder (PSS of the
+  whole process tree, ``memory.run_measured``); 200 000 files and the growth
+  from 10 000: ``benchmarks/memory.py``;
+* accuracy is not measured here: ``benchmarks/accuracy.py``.
 """
 
 from __future__ import annotations

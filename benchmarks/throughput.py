@@ -1,6 +1,11 @@
 """Throughput of ``batchdigits classify`` against the Pillow decode floor.
 
-    python benchmarks/throughput.py [--files N] [--small K] [--large M] [--repeats R] [--keep DIR]
+    python benchmarks/throughput.py [--quick] [--files N] [--small K] [--large M] [--repeats R]
+                                    [--startup-files S] [--startup-repeats T] [--keep DIR]
+
+``--quick``: small folders and one run each (N 200, K 2000, M 10, R 1, S 500,
+T 1), a smoke test whose figures mean little; the defaults are issue 20's
+sizes (N 2000, K 20000, M 150, R 3, S 5000, T 5).
 
 Generates three folders of scan-like digit files in a temporary directory:
 
@@ -21,9 +26,9 @@ For each folder it prints the median (of R runs, default 3) images/s of:
     cores (joblib/loky,
     same chunks of paths and dispatch as batchdigits);
 (b) ``batchdigits classify --jobs 1`` and ``--jobs 0``, in-process through the
-    library (warm: model loaded, worker pool already started) and once through
-    the console script in a subprocess (cold: includes interpreter start-up,
-    imports, loading the model and starting workers);
+    library (warm: model loaded, worker pool already started) and through
+    the console script in a fresh process each run (cold: includes interpreter
+    start-up, imports, loading the model and starting workers);
 (c) a seed-style loop: per file open, ``convert("L")``, resize to 8x8,
     scale to 0..16, one ``predict`` call per file, in one process;
 
@@ -36,8 +41,29 @@ per image and prediction's matrix products (SVC kernel, k-NN distances)
 alone, as a share of the floor; and
 checks the targets on the warm runs: classify >= 60 % of the floor's
 images/s at equal cores, all cores >= 1.8x one job, all cores >= 3x the seed
-loop on the mix and >= 10x on the large JPEGs.  The cold CLI runs are shown
-with the number of files from which their one-off start-up is amortised.
+loop on the mix and >= 10x on the large JPEGs (issue 12).  The cold CLI runs
+are shown with the number of files from which their one-off start-up is
+amortised.
+
+Then issue 20's targets, every one with its figure and PASS/MISS:
+
+* the CPU the CLI's main process (``--jobs 0``) spends per small scan, read
+  from ``/proc`` for that process alone, as the slope between a run on a
+  tenth of the small folder and one on all of it (start-up, model load and
+  worker start cancel out; the figure with the start-up is shown too);
+* the same for the client of ``classify --backend dask`` against a real
+  cluster started here: ``dask scheduler`` and two ``dask worker --nthreads 1``
+  processes on 127.0.0.1;
+* the CLI's ``--jobs 0`` on small scans against the 2-process floor and
+  against ``--jobs 1`` (medians of the cold CLI runs), the conversion's CPU
+  per small scan;
+* ``benchmarks/cronstart.py``'s start-up figures (``cronstart.measure``):
+  ``classify`` on an empty folder, an ``--incremental`` rerun over S unchanged
+  files, a run refused by the lock while another is busy;
+* the peak memory of the ``--jobs 0`` run on the small folder (PSS of the
+  whole process tree, ``memory.run_measured``); 200 000 files and the growth
+  from 10 000: ``benchmarks/memory.py``;
+* accuracy is not measured here: ``benchmarks/accuracy.py``.
 """
 
 from __future__ import annotations
@@ -74,6 +100,8 @@ TARGET_FLOOR_SHARE = 0.60
 TARGET_SCALING = 1.8
 TARGET_SEED_MIX = 3.0
 TARGET_SEED_LARGE = 10.0
+FULL = {"files": 2000, "small": 20000, "large": 150, "repeats": 3, "startup_files": 5000, "startup_repeats": 5}
+QUICK = {"files": 200, "small": 2000, "large": 10, "repeats": 1, "startup_files": 500, "startup_repeats": 1}
 
 
 # ---------------------------------------------------------------------------
@@ -157,8 +185,8 @@ def generate(
     """Write the ``mix``, ``large`` and ``small`` folders under ``root``; return them and stats."""
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    bases = _bases(rng, N_BASES)
-    pool = _large_pool(bases, rng, N_LARGE_VARIANTS, grain)
+    bases = _bases(rng, min(N_BASES, max(10, n_mix // 5)))  # fewer for tiny folders (--quick)
+    pool = _large_pool(bases, rng, min(N_LARGE_VARIANTS, max(2, n_large)), grain)
     mix, large, small = root / "mix", root / "large", root / "small"
     mix.mkdir(parents=True)
     large.mkdir(parents=True)
@@ -187,7 +215,7 @@ def generate(
         d, data = pool[i % len(pool)]
         (large / f"{i:05d}_{d}.jpg").write_bytes(data)
         stats["bytes_large"] += len(data)
-    stats["small"] = generate_small(small, n_small, _bases(rng, N_SMALL_BASES), rng)
+    stats["small"] = generate_small(small, n_small, _bases(rng, min(N_SMALL_BASES, max(10, n_small // 10))), rng)
     stats["seconds"] = time.perf_counter() - t0
     return mix, large, small, stats
 
@@ -232,14 +260,39 @@ def classify_inprocess(folder: Path, jobs: int, out: Path) -> int:
     return report.found
 
 
-def classify_cli(folder: Path, jobs: int, out: Path) -> int:
-    exe = Path(sys.executable).with_name("batchdigits")
-    cmd = [str(exe), "classify", str(folder), "--out", str(out), "--jobs", str(jobs), "--quiet"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode not in (0, 1):
-        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.strip()}")
+CLI = str(Path(sys.executable).with_name("batchdigits"))
+MAIN_CPU: dict[tuple[str, str], list[float]] = {}  # (row, folder) -> CPU seconds of the CLI's main process
+
+
+def main_cpu_run(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd`` (exit 0 or 1 expected): its wall seconds and the CPU seconds of its
+    main process alone (not its workers'), read from ``/proc`` when it has exited
+    but is not yet reaped."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        wall = time.perf_counter() - t0
+        fields = stat_fields(proc.pid)
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else float("nan")
+        proc.wait()
+        if proc.returncode not in (0, 1):
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err.read().decode().strip()}")
+    return wall, cpu
+
+
+def count_rows(out: Path) -> int:
     with open(out, encoding="utf-8") as fh:
         return sum(1 for _ in fh) - 1
+
+
+def classify_cli(folder: Path, jobs: int, out: Path, key: str = "") -> int:
+    """The console script in a fresh process (cold: imports, model, workers); rows written."""
+    cmd = [CLI, "classify", str(folder), "--out", str(out), "--jobs", str(jobs), "--quiet"]
+    _, cpu = main_cpu_run(cmd)
+    MAIN_CPU.setdefault((key or f"cli{jobs}", folder.name), []).append(cpu)
+    return count_rows(out)
 
 
 def seed_loop(folder: Path, pipeline) -> int:
@@ -366,6 +419,96 @@ def _warp(strokes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
+# Issue 20: the main process's marginal CPU, a real dask cluster, start-up, memory
+# ---------------------------------------------------------------------------
+
+
+def linked_subset(folder: Path, target: Path, n: int) -> Path:
+    """A folder of hard links to the first ``n`` files of ``folder`` (instant, no copies)."""
+    target.mkdir()
+    for p in list_files(folder)[:n]:
+        os.link(p, target / Path(p).name)
+    return target
+
+
+def per_image_slope(cpu_many: list[float], cpu_few: list[float], many: int, few: int) -> float:
+    """CPU ms per extra image between two folder sizes (medians): start-up, model
+    load and worker start cancel out, what is left is what each image costs."""
+    return (statistics.median(cpu_many) - statistics.median(cpu_few)) * 1000 / (many - few)
+
+
+class DaskCluster:
+    """A real ``dask scheduler`` and ``workers`` x ``dask worker --nthreads 1`` processes on 127.0.0.1."""
+
+    def __init__(self, root: Path, workers: int = 2) -> None:
+        import json
+
+        dask = str(Path(sys.executable).with_name("dask"))
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        address_file = root / "scheduler.json"
+        self.procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                        "--no-dashboard", "--scheduler-file", str(address_file)], **quiet)]
+        try:
+            deadline = time.monotonic() + 120
+            while not (address_file.exists() and address_file.stat().st_size):
+                if time.monotonic() > deadline or self.procs[0].poll() is not None:
+                    raise RuntimeError("the dask scheduler did not start")
+                time.sleep(0.1)
+            self.address = json.loads(address_file.read_text())["address"]
+            for _ in range(workers):
+                self.procs.append(subprocess.Popen([dask, "worker", self.address, "--nthreads", "1",
+                                                    "--no-dashboard"], **quiet))
+            from distributed import Client
+
+            with Client(self.address, timeout=60) as client:
+                client.wait_for_workers(workers, timeout=120)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):  # only the processes started here, by their ids
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def dask_runs(small: Path, part: Path, outdir: Path, repeats: int) -> dict[str, object]:
+    """``classify --backend dask`` against a real 2-worker cluster, on ``part`` and ``small``:
+    the client's own CPU (median of ``repeats``), wall seconds and rows."""
+    cluster = DaskCluster(outdir)
+    try:
+        cpu: dict[str, list[float]] = {}
+        wall: dict[str, list[float]] = {}
+        rows: dict[str, int] = {}
+        for _ in range(repeats):
+            for folder in (part, small):
+                out = outdir / f"dask-{folder.name}.csv"
+                sec, c = main_cpu_run([CLI, "classify", str(folder), "--out", str(out), "--backend", "dask",
+                                       "--scheduler", cluster.address, "--quiet"])
+                cpu.setdefault(folder.name, []).append(c)
+                wall.setdefault(folder.name, []).append(sec)
+                rows[folder.name] = count_rows(out)
+                print(f"  dask  {folder.name:10s} {rows[folder.name]:6d} rows {sec:7.2f} s "
+                      f"client CPU {c:6.2f} s", flush=True)
+    finally:
+        cluster.stop()
+    return {"cpu": cpu, "wall": wall, "rows": rows}
+
+
+def peak_memory(folder: Path, out: Path):
+    """``classify FOLDER --jobs 0`` with its process tree's memory polled (``memory.py``'s way)."""
+    from memory import run_measured
+
+    return run_measured([CLI, "classify", str(folder), "--out", str(out), "--jobs", "0", "--quiet"])
+
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -403,14 +546,23 @@ def machine_line() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--files", type=int, default=2000, help="files in the mixed folder")
-    ap.add_argument("--small", type=int, default=20000, help="files in the small-scan folder")
-    ap.add_argument("--large", type=int, default=150, help="files in the large-JPEG folder")
-    ap.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"smaller folders, one run each (a smoke test): defaults {QUICK}")
+    ap.add_argument("--files", type=int, help=f"files in the mixed folder (default {FULL['files']})")
+    ap.add_argument("--small", type=int, help=f"files in the small-scan folder (default {FULL['small']})")
+    ap.add_argument("--large", type=int, help=f"files in the large-JPEG folder (default {FULL['large']})")
+    ap.add_argument("--repeats", type=int, help=f"runs per measurement (median; default {FULL['repeats']})")
+    ap.add_argument("--startup-files", type=int,
+                    help=f"unchanged files of the --incremental rerun (default {FULL['startup_files']})")
+    ap.add_argument("--startup-repeats", type=int,
+                    help=f"runs per start-up figure (median; default {FULL['startup_repeats']})")
     ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the files")
     ap.add_argument("--grain", type=float, default=6.0,
                     help="paper grain (noise sigma, 0..255) of the large scans; 0 = perfectly smooth")
     args = ap.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
     from batchdigits.io.concurrency import default_jobs
     from batchdigits.learn.builtin import get_default_model
@@ -467,6 +619,8 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
         ("lib1", "classify in-process --jobs 1", lambda f: classify_inprocess(f, 1, out)),
         ("libN", f"classify in-process --jobs 0 ({all_jobs})", lambda f: classify_inprocess(f, 0, out)),
         ("seed", "seed-style loop, 1 process", lambda f: seed_loop(f, model.pipeline)),
+        ("cli1", "classify CLI --jobs 1 (cold process)", lambda f: classify_cli(f, 1, out, "cli1")),
+        ("cliN", f"classify CLI --jobs 0 ({all_jobs}, cold process)", lambda f: classify_cli(f, 0, out, "cliN")),
     ]
     times: dict[tuple[str, str], list[float]] = {}
     cpus: dict[tuple[str, str], list[float]] = {}
@@ -482,25 +636,11 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
                 counts.setdefault(fname, n)
                 print(f"  run {rep + 1}/{args.repeats} {fname:5s} {label:38s} {sec:7.2f} s "
                       f"{n / sec:8.1f} img/s  cpu {cpu:6.2f} s", flush=True)
-    # console script, once each (cold start)
-    cli_rows = [
-        ("cli1", "classify CLI subprocess --jobs 1 (x1)", 1),
-        ("cliN", "classify CLI subprocess --jobs 0 (x1)", 0),
-    ]
-    for key, label, jobs in cli_rows:
-        for fname, folder in folders.items():
-            sec, cpu, _, n = timed(lambda folder=folder, jobs=jobs: classify_cli(folder, jobs, out))
-            times[(key, fname)] = [sec]
-            cpus[(key, fname)] = [cpu]
-            print(f"  run 1/1 {fname:5s} {label:38s} {sec:7.2f} s {n / sec:8.1f} img/s  "
-                  f"cpu {cpu:6.2f} s", flush=True)
-            if n != counts[fname]:
-                print(f"  warning: CLI wrote {n} rows for {counts[fname]} files")
-
     print("per-stage costs (one process, untimed above) ...", flush=True)
     stages = {f: stage_costs(folder, model, args.repeats) for f, folder in folders.items()}
+    extra = issue20_runs(args, folders["small"], outdir, out)
 
-    labels = {k: lab for k, lab, _ in rows} | {k: lab for k, lab, _ in cli_rows}
+    labels = {k: lab for k, lab, _ in rows}
     order = ["floor1", "floorN", "lib1", "libN", "cli1", "cliN", "seed"]
     med = {k: statistics.median(v) for k, v in times.items()}
     cpu_ms = {k: statistics.median(v) * 1000 / counts[k[1]] for k, v in cpus.items()}
@@ -508,7 +648,7 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
     best = {k: counts[k[1]] / min(v) for k, v in times.items()}  # least disturbed run
 
     print()
-    print(f"Images/s, median of {args.repeats} runs (CLI rows: 1 run, cold start included); "
+    print(f"Images/s, median of {args.repeats} runs (CLI rows: a fresh process each, start-up included); "
           f"in brackets: wall seconds, CPU ms per image (all processes)")
     head = f"{'':42s}" + "".join(f"{f'{f} ({counts[f]} files)':>32s}" for f in folders)
     print(head)
@@ -614,7 +754,109 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
           + " (the floor ratio without competing load)")
     print()
     print(f"{misses} of {len(checks)} checks missed" if misses else f"all {len(checks)} checks passed")
+    issue20_report(extra, counts["small"], rate, main_ms, stages, all_jobs)
     return 0
+
+
+def issue20_runs(args, small: Path, outdir: Path, out: Path) -> dict:
+    """What issue 20's targets need beyond the runs above: the main process's CPU on a part
+    of the small folder (for the per-image slope), a real dask cluster, start-up, memory."""
+    import cronstart
+
+    n_small = len(list_files(small))
+    few = min(max(2 * CHUNK, n_small // 10), n_small // 2)  # more than one chunk: workers start
+    part = linked_subset(small, outdir.parent / "small-part", few)
+    print(f"main process CPU: classify CLI --jobs 0 on {few} of the small files (x{args.repeats}) ...",
+          flush=True)
+    for _ in range(args.repeats):
+        classify_cli(part, 0, out, "cliN")
+    extra: dict = {"few": few, "part": part.name}
+    print(f"dask: a real cluster (dask scheduler + 2 x dask worker --nthreads 1 on 127.0.0.1), "
+          f"classify --backend dask on {few} and {n_small} small files (x{args.repeats}) ...", flush=True)
+    try:
+        extra["dask"] = dask_runs(small, part, outdir, args.repeats)
+    except ImportError as exc:
+        print(f"  dask: not measured ({exc}; pip install 'batchdigits[dask]')")
+    print(f"start-up: benchmarks/cronstart.py's measurements ({args.startup_files} unchanged files, "
+          f"median of {args.startup_repeats}) ...", flush=True)
+    root = outdir.parent / "startup"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    extra["startup"] = cronstart.measure(root, args.startup_files, args.startup_repeats, check_imports=False)
+    extra["startup_load"] = os.getloadavg()[0]
+    extra["startup_files"] = args.startup_files
+    print(f"memory: classify CLI --jobs 0 on {n_small} small files, process tree polled every 50 ms "
+          "(benchmarks/memory.py's run_measured) ...", flush=True)
+    extra["memory"] = peak_memory(small, outdir / "memory.csv")
+    return extra
+
+
+def bound(ms_per_image: float) -> str:
+    """The images/s a process spending ``ms_per_image`` of CPU on each image cannot pass."""
+    if not ms_per_image > 0:
+        return "n/a (below the clock's resolution on this few files)"
+    return f"{1000 / ms_per_image:,.0f}"
+
+
+def issue20_report(extra: dict, n_small: int, rate: dict, main_ms: dict, stages: dict, all_jobs: int) -> None:
+    few, part = extra["few"], extra["part"]
+    main_slope = per_image_slope(MAIN_CPU[("cliN", "small")], MAIN_CPU[("cliN", part)], n_small, few)
+    main_total = statistics.median(MAIN_CPU[("cliN", "small")]) * 1000 / n_small
+    print()
+    print(f"Issue 20: main process and dask client CPU per image (small scans, {few} -> {n_small} files; "
+          "the slope between the two sizes, so start-up, model load and workers' start cancel out)")
+    print(f"  classify CLI --jobs 0, main process alone: {main_slope:.4f} ms per image "
+          f"({main_total:.4f} ms with its start-up spread over {n_small} files; in-process warm run "
+          f"{main_ms[('libN', 'small')]:.4f} ms); bound on images/s whatever the cores: {bound(main_slope)}")
+    client_slope = float("nan")
+    dask = extra.get("dask")
+    if dask:
+        client_slope = per_image_slope(dask["cpu"]["small"], dask["cpu"][part], n_small, few)
+        wall = statistics.median(dask["wall"]["small"])
+        print(f"  classify --backend dask, 2 workers of 1 thread, the client alone: {client_slope:.4f} ms per image "
+              f"({statistics.median(dask['cpu']['small']) * 1000 / n_small:.4f} ms with its start-up); "
+              f"{n_small / wall:,.0f} images/s end to end ({wall:.2f} s, {dask['rows']['small']} rows); "
+              f"bound on images/s whatever the cluster: {bound(client_slope)}")
+    mem = extra["memory"]
+    print(f"  memory, {n_small} small files --jobs 0: peak tree PSS {mem.peak_pss_kb / 1024:.1f} MB, largest "
+          f"process (ru_maxrss) {mem.ru_maxrss_kb / 1024:.1f} MB, peak tree RSS {mem.peak_rss_kb / 1024:.1f} MB "
+          f"over {mem.peak_procs} processes; 200 000 files and the growth from 10 000: "
+          "benchmarks/memory.py (docs/benchmarks.md)")
+    startup = {name.split(" (")[0]: (took, target) for name, took, target, _ in extra["startup"]}
+    for name, took, _, _ in extra["startup"]:
+        print(f"  start-up: {name:52s} {took:6.2f} s")
+    print(f"  (load average after the start-up runs: {extra['startup_load']:.2f})")
+
+    empty = startup["classify, empty folder"]
+    rerun = next(v for k, v in startup.items() if k.startswith("--incremental"))
+    lock = next(v for k, v in startup.items() if k.startswith("lock refusal"))
+    floor_share = rate[("cliN", "small")] / rate[("floorN", "small")]
+    scaling = rate[("cliN", "small")] / rate[("cli1", "small")]
+    conv = stages["small"]["convert"]
+    pss = mem.peak_pss_kb / 1024
+    targets = [
+        ("main-process CPU per image, --jobs 0, small scans", main_slope, "ms", "<=", 0.03),
+        ("dask client CPU per image, 2-worker cluster", client_slope, "ms", "<=", 0.03),
+        (f"small scans, CLI --jobs 0 vs the decode floor in {all_jobs} processes", floor_share, "x", ">=", 0.6),
+        ("small scans, CLI --jobs 0 vs --jobs 1", scaling, "x", ">=", 1.8),
+        ("conversion, CPU per image (small scans)", conv, "ms", "<=", 0.08),
+        ("classify on an empty folder", empty[0], "s", "<=", 0.8),
+        (f"--incremental rerun, {extra['startup_files']} unchanged files", rerun[0], "s", "<=", 1.0),
+        ("lock refusal while a run is busy", lock[0], "s", "<=", 0.5),
+        (f"peak memory (tree PSS), {n_small} small files", pss, "MB", "<", 300.0),
+    ]
+    print()
+    print("Issue 20 targets (CLI end to end; medians; this machine, load average "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} now)")
+    missed = 0
+    for name, value, unit, op, target in targets:
+        ok = value <= target if op == "<=" else value >= target if op == ">=" else value < target
+        missed += not ok
+        print(f"  [{verdict(ok)}] {name:64s} {value:9.4g} {unit:2s} (target {op} {target:g} {unit})")
+    print("  [n/a ] accuracy after any conversion change: not measured here; benchmarks/accuracy.py "
+          "(docs/accuracy.md)")
+    print(f"issue 20: {missed} of {len(targets)} targets missed" if missed
+          else f"issue 20: all {len(targets)} targets passed")
 
 
 if __name__ == "__main__":

@@ -37,12 +37,12 @@ convert.convert_chunk = convert_chunk
 """
 
 
-def start_scheduler(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A real scheduler on 127.0.0.1 (any free port) and its address."""
+def start_scheduler(tmp_path: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A real scheduler on 127.0.0.1 (any free port) and its address; ``env``: more environment."""
     address_file = tmp_path / "scheduler.json"
     proc = subprocess.Popen(
         [*DASK, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(address_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

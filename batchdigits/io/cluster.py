@@ -8,10 +8,11 @@ worker died (the scheduler gives up on it with ``KilledWorker`` after its
 that kills its worker again gets ``died(item)``; the other tasks in flight
 carry on.
 
-Nothing waits for ever: the scheduler must answer, and a first worker join
-it, within ``timeout`` seconds (``classify --scheduler-timeout``, default
-60); a malformed or unreachable address, no worker in time, or a scheduler
-lost mid-run raise :class:`ClusterError` (the CLI: one line, exit 2).
+Nothing waits for ever: the scheduler must be reached, answer, and a first
+worker join it, each within ``timeout`` seconds (``classify
+--scheduler-timeout``, default 60); a malformed or unreachable address, a
+port that never answers, no worker in time, or a scheduler lost mid-run
+raise :class:`ClusterError` (the CLI: one line, exit 2).
 
 Not joblib's dask backend: its result collector never completes a task
 that failed on the cluster, so one dead worker left the run waiting forever
@@ -21,6 +22,7 @@ joblib 1.6.0, distributed 2026.8.0).
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import deque
@@ -120,6 +122,11 @@ def _connect(scheduler: str | None, timeout: float, where: str) -> Any:
         return client_for(scheduler, timeout)
     except (ValueError, TypeError) as exc:  # distributed's parser: "missing port number in address ..."
         raise ClusterError(f"bad dask scheduler address {where}: {exc}") from None
+    except TimeoutError:  # connected (or still trying) but no answer: _Bounded's limit, not connect's
+        raise ClusterError(
+            f"the dask scheduler at {where} did not answer within {2 * timeout:g} s "
+            "(twice --scheduler-timeout: to connect, then to answer); is a dask scheduler listening there?"
+        ) from None
     except OSError as exc:  # "Timed out trying to connect to ... after 60 s"
         raise ClusterError(f"cannot reach the dask scheduler at {where}: {exc}") from None
 
@@ -163,4 +170,27 @@ def client_for(scheduler: str | None, timeout: float = DEFAULT_SCHEDULER_TIMEOUT
         raise RuntimeError(
             "the dask backend needs the optional extra: pip install 'batchdigits[dask]'"
         ) from None
-    return Client(scheduler, timeout=timeout) if scheduler else Client(processes=True)
+    if not scheduler:
+        return Client(processes=True)
+    return _bounded(Client)(scheduler, timeout=timeout)
+
+
+@functools.cache
+def _bounded(client_class: type) -> type:
+    """``Client`` whose start-up gives up (``TimeoutError``) after twice its ``timeout``.
+
+    distributed bounds only the TCP connect by ``timeout``, not the handshake that
+    follows (dask/distributed#7698 took it out on purpose): a port where something
+    accepts but never speaks dask -- a hung scheduler, another service -- kept
+    ``Client()`` waiting for ever.  ``callback_timeout`` is the limit distributed's
+    own ``sync`` puts on the whole start: the connect (``timeout``), then as much
+    again for the scheduler to answer.
+    """
+
+    class Bounded(client_class):
+        def start(self, **kwargs: Any) -> Any:
+            if not self.asynchronous:
+                kwargs.setdefault("callback_timeout", 2 * self._timeout)
+            return super().start(**kwargs)
+
+    return Bounded

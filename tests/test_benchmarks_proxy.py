@@ -105,5 +105,5 @@ def test_adaptation_section_says_not_available_instead_of_crashing(
 ) -> None:
     monkeypatch.setitem(sys.modules, "batchdigits.learn.adapt", None)  # import fails as before it exists
     scans = accuracy.Scans([], np.zeros(0, int), np.zeros(0, str), np.zeros((0, 64)), np.zeros(0, bool))
-    assert accuracy.adapted(None, scans) == (None, {}, None, None)  # type: ignore[arg-type]
+    assert accuracy.adapted(None, scans) == (None, {}, None, None, None)  # type: ignore[arg-type]
     assert "adaptation: not available yet (ModuleNotFoundError" in capsys.readouterr().out

@@ -22,11 +22,15 @@ from batchdigits.learn.adapt import subsample, training_set
 from batchdigits.learn.model import load_model
 from batchdigits.image.render import grid_to_image
 from batchdigits.cli.ui import ProgressBar
-from helpers import one_line_error, read_csv, run_cli, run_script
+from helpers import LOG_TIMESTAMP, one_line_error, read_csv, run_cli, run_script
 
 DIGITS = load_digits()
 TEST_IDX = train_test_split(np.arange(len(DIGITS.target)), test_size=0.2, random_state=0)[1]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+SUMMARY = re.compile(  # classify's last line
+    r"(\d+) images?: .* (\d+) errors?, .*; (\d+) other files? skipped; .*; (\d+) files? read in ([\d.]+)s "
+    r"\((\d+) images/s\)(?:; adapting the model took ([\d.]+)s more)?$"
+)
 
 
 def scans(root: Path, per_digit: int = 4) -> list[tuple[Path, int]]:
@@ -44,6 +48,7 @@ def scans(root: Path, per_digit: int = 4) -> list[tuple[Path, int]]:
 def test_adapt_is_deterministic_and_says_what_it_did(tmp_path):
     items = scans(tmp_path / "in")
     (tmp_path / "in" / "bad.png").write_bytes(b"")
+    (tmp_path / "in" / "notes.txt").write_text("not a scan")  # one other file
     Image.new("L", (30, 30), 255).save(tmp_path / "in" / "blank.png")
     def run(name: str) -> subprocess.CompletedProcess[str]:
         return run_script("classify", tmp_path / "in", "--adapt", "--out", tmp_path / f"{name}.csv",
@@ -69,6 +74,17 @@ def test_adapt_is_deterministic_and_says_what_it_did(tmp_path):
              for text in ("pass 1 of 2", "adapting the model", "pass 2 of 2", "adapted to 40 grids")]
     assert steps == sorted(steps)
     assert all(TIMESTAMP.match(lines[i]) for i in steps)
+    # issue 21 #10-11: the reading rate without the adaptation's time, counts of one singular
+    line = LOG_TIMESTAMP.sub("", lines[-1])
+    match = SUMMARY.search(line)
+    assert match, line
+    found, errors, skipped, read, reading, rate, adapting = match.groups()
+    assert "1 error," in line and "1 other file skipped" in line  # not "1 errors", "1 other files"
+    assert (found, errors, skipped, read) == ("42", "1", "1", "42")
+    assert adapting is not None and float(adapting) == round(info["seconds"], 1)
+    without = summary["elapsed_seconds"] - info["seconds"]
+    assert abs(float(reading) - without) < 0.06
+    assert abs(summary["images_per_second"] - 42 / without) <= 0.1 + 0.01 * summary["images_per_second"]
 
 
 def test_adapt_with_incremental_is_refused_pointing_to_train_unlabelled(tmp_path):

@@ -1,47 +1,23 @@
 """What the commands say, read as a person reads it (issue 21, points 10-11), through the console script.
 
-``classify --adapt`` gives its reading rate without the adaptation's time, a
-count of one is singular, and ``evaluate`` without a terminal prints
+A count of one is singular (``classify --adapt``'s reading rate without the
+adaptation's time: ``test_adapt.py``, which runs it anyway), and ``evaluate`` without a terminal prints
 timestamped lines whose titles are never wrapped.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from helpers import LOG_TIMESTAMP, read_csv, run_script
+from helpers import LOG_TIMESTAMP, run_script
 from imagemaker import save_digit
-from test_adapt import scans
 from test_train import labelled_tree
 
 SUMMARY = re.compile(
     r"(\d+) images?: .* (\d+) errors?, .*; (\d+) other files? skipped; .*; (\d+) files? read in ([\d.]+)s "
     r"\((\d+) images/s\)(?:; adapting the model took ([\d.]+)s more)?$"
 )
-
-
-def test_adapt_reports_the_adaptation_apart_from_the_reading_rate(tmp_path: Path) -> None:
-    scans(tmp_path / "in", per_digit=2)
-    (tmp_path / "in" / "bad.png").write_bytes(b"")  # one error row
-    (tmp_path / "in" / "notes.txt").write_text("not a scan")  # one other file
-    proc = run_script("classify", tmp_path / "in", "--adapt", "--out", tmp_path / "p.csv",
-                      "--summary-json", tmp_path / "s.json", "--jobs", "1")
-
-    assert proc.returncode == 1, proc.stderr  # bad.png
-    assert len(read_csv(tmp_path / "p.csv")) == 21
-    line = LOG_TIMESTAMP.sub("", proc.stderr.splitlines()[-1])
-    match = SUMMARY.search(line)
-    assert match, line
-    found, errors, skipped, read, reading, rate, adapting = match.groups()
-    assert "1 error," in line and "1 other file skipped" in line  # not "1 errors", "1 other files"
-    assert (found, errors, skipped, read) == ("21", "1", "1", "21")
-    summary = json.loads((tmp_path / "s.json").read_text())
-    assert adapting is not None and float(adapting) == round(summary["adaptation"]["seconds"], 1)
-    without = summary["elapsed_seconds"] - summary["adaptation"]["seconds"]
-    assert abs(float(reading) - without) < 0.06
-    assert abs(summary["images_per_second"] - 21 / without) <= 0.1 + 0.01 * summary["images_per_second"]
 
 
 def test_one_unreadable_file_is_one_file(tmp_path: Path) -> None:

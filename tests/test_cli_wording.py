@@ -14,10 +14,6 @@ from helpers import LOG_TIMESTAMP, run_script
 from imagemaker import save_digit
 from test_train import labelled_tree
 
-SUMMARY = re.compile(
-    r"(\d+) images?: .* (\d+) errors?, .*; (\d+) other files? skipped; .*; (\d+) files? read in ([\d.]+)s "
-    r"\((\d+) images/s\)(?:; adapting the model took ([\d.]+)s more)?$"
-)
 
 
 def test_one_unreadable_file_is_one_file(tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def test_review_sim_on_a_tiny_folder_writes_its_figures(tmp_path: Path, default_
     out = tmp_path / "figures.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "review_sim.py"), str(folder), str(folder / "labels.csv"),
-         "--round", "10", "--jobs", "1", "--json", str(out)],
+         "--round", "20", "--jobs", "1", "--json", str(out)],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr

@@ -15,7 +15,6 @@ from imagemaker import save_digit
 from test_train import labelled_tree
 
 
-
 def test_one_unreadable_file_is_one_file(tmp_path: Path) -> None:
     save_digit(tmp_path / "in" / "a.png", "one")
     (tmp_path / "in" / "bad.png").write_bytes(b"")

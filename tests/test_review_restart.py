@@ -112,6 +112,27 @@ def test_an_idle_connection_is_closed(session):
         stop(server)
 
 
+def test_a_connection_the_browser_resets_leaves_no_traceback(session, capfd):
+    """Failed before: a tab closed mid-connection (RST) printed socketserver's traceback on the
+    terminal of `batchdigits review` ("Exception occurred during processing of request ...")."""
+    import struct
+
+    server = serve(make_server(session))
+    try:
+        reset = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        reset.sendall(b"GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # half a request, then RST
+        reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reset.close()
+        deadline = time.monotonic() + 5
+        while server._open and time.monotonic() < deadline:  # the handler ended (shutdown_request ran)
+            time.sleep(0.01)
+        assert not server._open
+        assert get(server.port, f"/api/summary?token={server.token}")[0] == 200  # it still serves
+    finally:
+        stop(server)
+    assert capfd.readouterr().err == ""
+
+
 def test_a_stopped_server_ends_its_kept_alive_connections(session):
     """Failed before: after server_close a browser's open connection still got answers."""
     server = serve(make_server(session))

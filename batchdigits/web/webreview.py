@@ -54,6 +54,7 @@ import json
 import os
 import shlex
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
@@ -131,6 +132,12 @@ class ReviewServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that went away mid-connection (reset, broken pipe, a stopped server's
+        socket) is no news for the person at the terminal; anything else is a bug: traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:

@@ -19,8 +19,9 @@ was not trained on (:func:`batchdigits.learn.fit.calibrate`), is the confidence:
 a calibrated probability whose order carries every signal, continuous, so
 almost no two rows tie.  Measured on the TEST writers of ``benchmarks/accuracy.py``
 (5200 scans, AUROC of "this row is right"): the old raw score 0.895, the SVC's
-own probability 0.54, the distance ratio alone 0.946, the combination 0.942;
-rows to check until 0.5 % / 0.1 % are wrong 43 % / 97 % -> 21 % / 37 %.
+own probability 0.54, the distance ratio alone 0.946, the combination 0.943;
+rows to check until 0.5 % / 0.1 % are wrong 43 % / 97 % -> 22 % / 35 % (the CSV through
+the command line, ``docs/accuracy.md``).
 
 >>> f = signals(np.array([3]), CLASSES, np.eye(10)[[3]], CLASSES, np.eye(10)[[3]], CLASSES, np.eye(10)[[3]],
 ...             np.full((1, 10), 20.0) - 15 * np.eye(10)[[3]])

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .signals import class_distances, combined, signals, vote
+from .signals import ByClass, by_class, class_distances, combined, signals, vote
 
 ARRAYS_FORMAT = 2  # 2: the "signals" calibrator
 KNN_BLOCK = 64  # grids per k-NN distance block (64 x 12k training grids: 6 MB)
@@ -57,6 +57,7 @@ class ArrayModel:
 
     def __init__(self, arrays: Mapping[str, np.ndarray], source: str = "", sha256: str = ""):
         self.arrays = dict(arrays)
+        self._by_class: dict[str, ByClass] = {}  # derived: not sent to workers (see __getstate__)
         try:
             spec = json.loads(str(self.arrays["spec"]))
         except (KeyError, ValueError) as exc:
@@ -82,6 +83,9 @@ class ArrayModel:
             raise ArraysError("the signals need a logistic and a k-NN opinion")
         if model.get("ceiling"):
             self._check(model["ceiling"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_by_class": {}}
 
     @property
     def classes(self) -> np.ndarray:
@@ -116,8 +120,10 @@ class ArrayModel:
             key = knn["prefix"] + "distances"
             if key not in asked:
                 p = knn["prefix"]
-                asked[key] = class_distances(grids, a[p + "fit_x"], a[p + "norms"], a[p + "labels"],
-                                             len(a[p + "classes"]))
+                if p not in self._by_class:  # prepared once per model
+                    self._by_class[p] = by_class(a[p + "fit_x"], a[p + "norms"], a[p + "labels"],
+                                                 len(a[p + "classes"]))
+                asked[key] = class_distances(grids, self._by_class[p])
             features = signals(digits, classes, proba, a[logistic["prefix"] + "classes"],
                                self._asked(logistic, grids, asked), a[knn["prefix"] + "classes"],
                                self._asked(knn, grids, asked), asked[key])

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..io.atomic import atomic_write
 from .fastsvc import fast_predict_proba
-from .signals import N_SIGNALS, class_distances, combined, signals, vote
+from .signals import N_SIGNALS, by_class, class_distances, combined, signals, vote
 from ..image.grid import GRID_VERSION
 
 MODEL_FORMAT = 4  # 3: pen-stroke training grids, calibrated confidence; 4: confidence from the signals
@@ -116,6 +116,7 @@ class DigitModel:
     calibrator: Any = None
     ceiling: DigitModel | None = None
     _fast: Any = field(default=None, init=False, repr=False, compare=False)
+    _by_class: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def classes(self) -> np.ndarray:
@@ -177,10 +178,12 @@ class DigitModel:
         lp, kp = (self._opinion(o, grids, asked) for o in (logistic, knn))
         key = ("distances", id(knn))
         if key not in asked:
-            est = knn[-1] if hasattr(knn, "steps") else knn
-            fit_x = np.asarray(est._fit_X, np.float64)
-            asked[key] = class_distances(grids, fit_x, np.einsum("ij,ij->i", fit_x, fit_x),
-                                         np.asarray(est._y, np.intp), len(est.classes_))
+            if self._by_class is None or self._by_class[0] is not knn:  # prepared once per k-NN
+                est = knn[-1] if hasattr(knn, "steps") else knn
+                fit_x = np.asarray(est._fit_X, np.float64)
+                self._by_class = (knn, by_class(fit_x, np.einsum("ij,ij->i", fit_x, fit_x),
+                                                np.asarray(est._y, np.intp), len(est.classes_)))
+            asked[key] = class_distances(grids, self._by_class[1])
         return signals(digits, self.classes, proba, np.asarray(logistic.classes_), lp,
                        np.asarray(knn.classes_), kp, asked[key])
 

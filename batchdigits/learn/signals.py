@@ -31,6 +31,8 @@ the command line, ``docs/accuracy.md``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 CLASSES = np.arange(10)
@@ -60,23 +62,37 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def class_distances(x: np.ndarray, fit_x: np.ndarray, norms: np.ndarray, labels: np.ndarray,
-                    n_classes: int, block: int = 64) -> np.ndarray:
-    """Euclidean distance ``(n, n_classes)`` from each grid to the nearest training grid of each
-    class (``labels`` are column numbers 0..n_classes-1; ``norms`` the squared norms of ``fit_x``)."""
+@dataclass(frozen=True)
+class ByClass:
+    """A k-NN's training grids sorted by class, prepared once per model for :func:`class_distances`."""
+
+    grids_t: np.ndarray  # (64, n_train), columns grouped by class
+    norms: np.ndarray  # (1, n_train), squared norms in the same order
+    starts: np.ndarray  # first column of each class present
+    present: np.ndarray  # (n_classes,) whether the class has training grids
+
+
+def by_class(fit_x: np.ndarray, norms: np.ndarray, labels: np.ndarray, n_classes: int) -> ByClass:
+    """The training grids ``fit_x`` (squared norms ``norms``, ``labels`` are column numbers
+    0..n_classes-1) prepared for :func:`class_distances`."""
     order = np.argsort(labels, kind="stable")
-    starts = np.searchsorted(labels[order], np.arange(n_classes))
     present = np.bincount(labels, minlength=n_classes) > 0
-    by_class, by_class_norms = fit_x[order].T.copy(), norms[order][None, :]
-    out = np.full((len(x), n_classes), np.inf)
+    starts = np.searchsorted(labels[order], np.arange(n_classes))[present]
+    return ByClass(fit_x[order].T.copy(), norms[order][None, :], starts, present)
+
+
+def class_distances(x: np.ndarray, index: ByClass, block: int = 64) -> np.ndarray:
+    """Euclidean distance ``(n, n_classes)`` from each grid to the nearest training grid of each
+    class of ``index`` (:func:`by_class`; ``inf`` for a class without training grids)."""
+    out = np.full((len(x), len(index.present)), np.inf)
     for start in range(0, len(x), block):
         xb = x[start : start + block]
-        d = xb @ by_class
+        d = xb @ index.grids_t
         d *= -2.0
         d += np.einsum("ij,ij->i", xb, xb)[:, None]
-        d += by_class_norms
-        mins = np.minimum.reduceat(d, starts[present], axis=1)
-        out[start : start + len(xb), present] = np.sqrt(np.maximum(mins, 0.0))
+        d += index.norms
+        mins = np.minimum.reduceat(d, index.starts, axis=1)
+        out[start : start + len(xb), index.present] = np.sqrt(np.maximum(mins, 0.0))
     return out
 
 

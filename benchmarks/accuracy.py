@@ -21,7 +21,8 @@ Prints, for the built-in model (built now from this checkout, or ``--model``):
    and a threshold table;
 4. calibration: ECE over 10 equal-count confidence bins (``ece.py``) and the
    reliability table;
-5. adapted: ``batchdigits.learn.adapt.adapt_model`` on the whole set as one folder,
+5. adapted: as ``classify --adapt`` reads them (``batchdigits.learn.folderconf.read_adapted``: the
+   model adapted, the folder's confidence) on the whole set as one folder,
    and on each writer's scans as its own folder;
 6. few-shot: for a fixed subset of writers, 10 labelled scans per digit of
    that writer -> ``train(extra_X, extra_y, unlabelled_X=rest)``, accuracy on
@@ -40,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +111,19 @@ def load_scans(root: Path) -> Scans:
     grids, has_grid = convert_all(paths)
     return Scans(paths, np.array([int(r["label"]) for r in rows]), np.array([r["writer"] for r in rows]),
                  grids, has_grid)
+
+
+def read_folder(model: DigitModel, scans: Scans, sel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and confidences for the rows ``sel`` as ``classify --adapt`` gives them: the model adapted
+    to their grids as one folder, the folder's confidence (``batchdigits.learn.folderconf.read_adapted``)."""
+    from batchdigits.learn.folderconf import read_adapted
+
+    sel = np.ones(len(scans.labels), bool) if sel is None else sel
+    labels = np.full(int(sel.sum()), -1)
+    conf = np.zeros(int(sel.sum()))
+    has = scans.has_grid[sel]
+    _, labels[has], conf[has] = read_adapted(model, scans.grids[sel][has], seed=0)
+    return labels, conf
 
 
 def predict(model: DigitModel, scans: Scans, sel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -198,16 +211,6 @@ def not_available(what: str, exc: Exception) -> None:
     print(f"{what}: not available yet ({type(exc).__name__}: {exc})")
 
 
-def load_adapt() -> Callable[..., DigitModel] | None:
-    """``batchdigits.learn.adapt.adapt_model`` or None (printed) while it does not exist."""
-    try:
-        from batchdigits.learn.adapt import adapt_model
-    except ImportError as exc:
-        not_available("adaptation", exc)
-        return None
-    return adapt_model  # type: ignore[no-any-return]
-
-
 Confidence = tuple[float, float, float]  # ECE, ok share, ok accuracy
 Adapted = tuple[float | None, dict[str, float], Confidence | None, Confidence | None, Effort | None]
 
@@ -216,17 +219,9 @@ def adapted(model: DigitModel, scans: Scans, alone: list[str] | None = None) -> 
     """Accuracy after adapting to the whole set as one folder (and its ECE, ok share, ok accuracy),
     and to each writer's own folder (the writers ``alone``, default all: each adaptation refits
     the model, 7-30 s on 2 cores)."""
-    section("adapted: adapt_model(model, grids of one folder) -- the whole set, then each writer alone")
-    adapt_model = load_adapt()
-    if adapt_model is None:
-        return None, {}, None, None, None
+    section("adapted: read_adapted(model, grids of one folder) -- the whole set, then each writer alone")
     t = time.perf_counter()
-    try:
-        folder_model = adapt_model(model, scans.grids[scans.has_grid], seed=0)
-    except TypeError as exc:
-        not_available("adaptation", exc)
-        return None, {}, None, None, None
-    labels, conf = predict(folder_model, scans)
+    labels, conf = read_folder(model, scans)
     right = labels == scans.labels
     whole = float(np.mean(right))
     print(f"whole set as one folder ({int(scans.has_grid.sum())} grids, mixed writers): {whole:.3f} "
@@ -240,8 +235,7 @@ def adapted(model: DigitModel, scans: Scans, alone: list[str] | None = None) -> 
     rights, confs = [], []
     for name in alone if alone is not None else [str(n) for n in np.unique(scans.writer)]:
         sel = scans.writer == name
-        own = adapt_model(model, scans.grids[sel & scans.has_grid], seed=0)
-        own_labels, own_conf = predict(own, scans, sel)
+        own_labels, own_conf = read_folder(model, scans, sel)
         rights.append(own_labels == scans.labels[sel])
         confs.append(own_conf)
         per_writer[str(name)] = float(np.mean(rights[-1]))

@@ -55,6 +55,10 @@ synthetic writers, as one folder), first with the earlier built-in model
 0.965, ECE 0.007 -> 0.005 (the refitted model is calibrated again on the
 same held-out strokes, :func:`batchdigits.learn.fit.refit`).
 
+``classify --adapt`` uses :func:`adapt_to_folder`, which also gives every
+grid's spread scores: with them the folder's own readings get the folder's
+confidence (:mod:`batchdigits.learn.folderconf`), not the adapted model's.
+
 >>> adapted = adapt_model(get_default_model(), grids)     # doctest: +SKIP
 >>> adapted.metadata["adaptation"]["pseudo_labels"]       # doctest: +SKIP
 5183
@@ -114,15 +118,40 @@ def adapt_model(model: DigitModel, grids: np.ndarray, seed: int = 0) -> DigitMod
     :class:`AdaptError` for a model that keeps no training grids or fewer
     than 2 grids.
     """
+    return _adapt(model, grids, seed)[0]
+
+
+def adapt_to_folder(model: DigitModel, grids: np.ndarray, seed: int = 0) -> tuple[DigitModel, np.ndarray]:
+    """:func:`adapt_model`, and the label-spreading scores ``(n, n_classes)`` (float32, rows
+    summing to 1) of every one of the folder's ``grids``: what its graph says of each digit.
+
+    A grid left out of the fit by the subsample (a folder over :data:`MAX_FIT`
+    grids) gets the weighted mean of its :data:`NEIGHBOURS` nearest fitted grids'
+    scores (the graph's weights).  See :mod:`batchdigits.learn.folderconf`.
+    """
+    adapted, rows, spread, sigma = _adapt(model, grids, seed)
+    grids = np.asarray(grids).reshape(-1, 64)
+    if rows is None:
+        return adapted, spread.astype(np.float32)
+    scores = np.empty((len(grids), spread.shape[1]), np.float32)
+    scores[rows] = spread
+    rest = np.setdiff1d(np.arange(len(grids)), rows)
+    scores[rest] = extend_scores(grids[rest], grids[rows].astype(np.float64), spread, sigma)
+    return adapted, scores
+
+
+def _adapt(model: DigitModel, grids: np.ndarray, seed: int) -> tuple[DigitModel, np.ndarray | None, np.ndarray, float]:
+    """The adapted model, the fitted rows of ``grids`` (``None``: all), their spread scores, the graph's sigma."""
     started = time.perf_counter()
     grids = np.asarray(grids).reshape(-1, 64)
     if len(grids) < 2:
         raise AdaptError(f"adaptation needs at least 2 readable grids, the folder has {len(grids)}")
     base_X, base_y = training_set(model)
-    sample = subsample(grids, MAX_FIT, seed).astype(np.float64)
+    rows = sample_rows(len(grids), MAX_FIT, seed)
+    sample = (grids if rows is None else grids[rows]).astype(np.float64)
     proba = model.predict_proba(sample)
     alpha = spreading_alpha(len(sample))
-    spread = spread_labels(sample, proba, alpha)
+    spread, sigma = _spread(sample, proba, alpha)
     pseudo = model.classes[np.argmax(spread, axis=1)]
     changed = int(np.sum(pseudo != model.classes[np.argmax(proba, axis=1)]))
     X = np.concatenate([base_X, sample])
@@ -141,7 +170,7 @@ def adapt_model(model: DigitModel, grids: np.ndarray, seed: int = 0) -> DigitMod
     adapted.metadata["adaptation"] = info.as_dict()
     adapted.metadata["n_train"] = int(len(y))
     adapted.metadata["class_counts"] = [int(c) for c in np.bincount(y, minlength=10)]
-    return adapted
+    return adapted, rows, spread, sigma
 
 
 def training_set(model: DigitModel) -> tuple[np.ndarray, np.ndarray]:
@@ -174,10 +203,15 @@ def _classifier(part: Any) -> Any:
 
 def subsample(grids: np.ndarray, limit: int, seed: int) -> np.ndarray:
     """At most ``limit`` rows of ``grids``, chosen by ``seed``, in their original order."""
-    if len(grids) <= limit:
-        return grids
-    keep = np.random.default_rng(seed).choice(len(grids), size=limit, replace=False)
-    return grids[np.sort(keep)]
+    rows = sample_rows(len(grids), limit, seed)
+    return grids if rows is None else grids[rows]
+
+
+def sample_rows(n: int, limit: int, seed: int) -> np.ndarray | None:
+    """The sorted row numbers of :func:`subsample` of ``n`` rows; ``None`` when all are kept."""
+    if n <= limit:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
 def spreading_alpha(n: int) -> float:
@@ -195,6 +229,11 @@ def spread_labels(X: np.ndarray, proba: np.ndarray, alpha: float, k: int = NEIGH
     takes hard seed labels, and the model's soft probabilities seed better
     (0.962 vs 0.909 for the issue's trial seeded by confident predictions).
     """
+    return _spread(X, proba, alpha, k)[0]
+
+
+def _spread(X: np.ndarray, proba: np.ndarray, alpha: float, k: int = NEIGHBOURS) -> tuple[np.ndarray, float]:
+    """:func:`spread_labels`' scores, and the sigma of its edge weights."""
     n = len(X)
     k = int(min(k, n - 1))
     dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
@@ -208,4 +247,20 @@ def spread_labels(X: np.ndarray, proba: np.ndarray, alpha: float, k: int = NEIGH
     scores = proba.copy()
     for _ in range(ITERATIONS):
         scores = alpha * (normalised @ scores) + (1 - alpha) * proba
-    return scores / np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
+    return scores / np.maximum(scores.sum(axis=1, keepdims=True), 1e-12), sigma
+
+
+def extend_scores(grids: np.ndarray, fitted: np.ndarray, scores: np.ndarray, sigma: float,
+                  k: int = NEIGHBOURS, block: int = 4096) -> np.ndarray:
+    """Spread scores for ``grids`` outside the graph: the mean of their ``k`` nearest ``fitted``
+    grids' ``scores``, weighted as the graph's edges (``exp(-(d / sigma)^2)``); rows sum to 1."""
+    out = np.empty((len(grids), scores.shape[1]), np.float32)
+    if not len(grids):
+        return out
+    index = NearestNeighbors(n_neighbors=int(min(k, len(fitted)))).fit(fitted)
+    for start in range(0, len(grids), block):
+        dist, idx = index.kneighbors(np.asarray(grids[start : start + block], np.float64))
+        weights = np.exp(-((dist / sigma) ** 2)) + 1e-12  # far from every fitted grid: their plain mean
+        mean = np.einsum("ij,ijc->ic", weights, scores[idx])
+        out[start : start + len(dist)] = mean / mean.sum(axis=1, keepdims=True)
+    return out

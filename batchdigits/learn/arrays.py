@@ -109,6 +109,14 @@ class ArrayModel:
                 ceiling, grids, digits, self._proba(ceiling["main"], grids), asked))
         return digits, confidence
 
+    def predict_signals(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Digits and the :mod:`~batchdigits.learn.signals` ``(n, 9)`` of reading flat grids
+        ``(n, 64)`` so: ``DigitModel.predict_signals``'s (the model's own, not its ceiling's)."""
+        grids = np.asarray(grids, dtype=np.float64)
+        proba = self._proba(self.spec["main"], grids)
+        digits = self.classes[np.argmax(proba, axis=1)]
+        return digits, self._signals(self.spec, grids, digits, proba, {})
+
     def _confidence(self, model: dict[str, Any], grids: np.ndarray, digits: np.ndarray, proba: np.ndarray,
                     asked: dict[str, np.ndarray]) -> np.ndarray:
         a, main = self.arrays, model["main"]
@@ -116,23 +124,27 @@ class ArrayModel:
         if len(digits) == 0:
             return np.zeros(0)
         if model.get("calibrator") == "signals":
-            logistic, knn = model["opinions"]
-            key = knn["prefix"] + "distances"
-            if key not in asked:
-                p = knn["prefix"]
-                if p not in self._by_class:  # prepared once per model
-                    self._by_class[p] = by_class(a[p + "fit_x"], a[p + "norms"], a[p + "labels"],
-                                                 len(a[p + "classes"]))
-                asked[key] = class_distances(grids, self._by_class[p])
-            features = signals(digits, classes, proba, a[logistic["prefix"] + "classes"],
-                               self._asked(logistic, grids, asked), a[knn["prefix"] + "classes"],
-                               self._asked(knn, grids, asked), asked[key])
             c = model["prefix"] + "comb."
-            return combined(features, a[c + "mean"], a[c + "scale"], a[c + "coef"], float(a[c + "intercept"]))
+            return combined(self._signals(model, grids, digits, proba, asked), a[c + "mean"], a[c + "scale"],
+                            a[c + "coef"], float(a[c + "intercept"]))
         score = vote(classes, proba, digits)
         for part in model.get("opinions", []):
             score = np.minimum(score, vote(a[part["prefix"] + "classes"], self._asked(part, grids, asked), digits))
         return self._calibrated(model, score)
+
+    def _signals(self, model: dict[str, Any], grids: np.ndarray, digits: np.ndarray, proba: np.ndarray,
+                 asked: dict[str, np.ndarray]) -> np.ndarray:
+        a = self.arrays
+        logistic, knn = model["opinions"]
+        key = knn["prefix"] + "distances"
+        if key not in asked:
+            p = knn["prefix"]
+            if p not in self._by_class:  # prepared once per model
+                self._by_class[p] = by_class(a[p + "fit_x"], a[p + "norms"], a[p + "labels"], len(a[p + "classes"]))
+            asked[key] = class_distances(grids, self._by_class[p])
+        return signals(digits, a[model["main"]["prefix"] + "classes"], proba, a[logistic["prefix"] + "classes"],
+                       self._asked(logistic, grids, asked), a[knn["prefix"] + "classes"],
+                       self._asked(knn, grids, asked), asked[key])
 
     def _asked(self, part: dict[str, Any], grids: np.ndarray, asked: dict[str, np.ndarray]) -> np.ndarray:
         if part["prefix"] not in asked:

@@ -159,6 +159,13 @@ class DigitModel:
             digits = self.classes[np.argmax(proba, axis=1)]
         return self._signals(grids, np.asarray(digits), proba, {})
 
+    def predict_signals(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's digits for ``grids`` and their :meth:`signals` (the model's own, not its ceiling's)."""
+        grids = np.asarray(grids, dtype=np.float64)
+        proba = self._main_proba(grids)
+        digits = self.classes[np.argmax(proba, axis=1)]
+        return digits, self._signals(grids, digits, proba, {})
+
     def _confidence_of(self, grids: np.ndarray, digits: np.ndarray, asked: dict[Any, np.ndarray]) -> np.ndarray:
         return self._confidence(grids, digits, self._main_proba(grids), asked)
 

@@ -18,6 +18,8 @@ decided "not a digit" left out), saved, and used for pass 2.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from dataclasses import dataclass
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -28,12 +30,13 @@ import numpy as np
 from ..io.atomic import naming
 from ..io.concurrency import default_jobs, map_ordered
 from ..io.files import Found
-from ..learn.adapt import AdaptError, Adaptation, adapt_model
+from ..learn.adapt import AdaptError, Adaptation, adapt_to_folder
+from ..learn.folderconf import FolderLayer, folder_layer
 from ..learn.relearn import NO_LABEL, relearn
 from ..learn.model import DigitModel
 from .corrections import Corrections
-from .pipeline import CHUNK_SIZE, Batch, Known, Result, Settings, iter_read, predict_here, results, worker_model
-from .reading import read_grids
+from .pipeline import CHUNK_SIZE, Batch, Known, Result, Settings, iter_read, results, worker_model
+from .reading import Ready, WorkerModel, read_grids
 from .write import Row
 
 Phase = Callable[[str, int], None]  # ("converting", files done) / ("adapting", 0) / ("classifying", 0)
@@ -69,9 +72,10 @@ def adapted_results(
             adapted = relearn(model, grids[labels != DROP], labels[labels != DROP])
             adapted.source, adapted.sha256 = model.source, model.sha256
             info = dict(adapted.metadata["relearning"])
+            folder = None
             learn(adapted)
         else:
-            adapted, info = _adapt(model, grids)
+            adapted, info, folder = _adapt(model, grids)
         del grids
         if on_adapted is not None:
             on_adapted(info)
@@ -79,33 +83,37 @@ def adapted_results(
         with naming(spool_name):
             spool.seek(0)  # flushes what is still buffered
         with worker_model(adapted, settings) as shared:
-            batches = _batches(spool, spool_name)
-            if shared is not None:
-                batches = _predicted(batches, settings, shared)
-            for batch in batches:
-                if shared is None:
-                    batch = predict_here(batch, adapted)
+            for batch in _predicted(_batches(spool, spool_name), settings, shared, adapted, folder):
                 yield from results(batch, settings.min_confidence, corrections)
 
 
-def _predicted(batches: Iterator[Batch], settings: Settings, shared: object) -> Iterator[Batch]:
-    """The spooled batches with their grids predicted by the workers (``read_grids``), in order."""
+def _predicted(batches: Iterator[Batch], settings: Settings, shared: WorkerModel | None, model: DigitModel,
+               folder: Folder | None) -> Iterator[Batch]:
+    """The spooled batches with their grids predicted (``read_grids``), in order: by the workers
+    with ``shared``, else (a model without a numpy form) by ``model`` in this process.  With
+    ``folder`` (every grid's spread scores, in order, and the layer) the folder's confidence."""
     pending: list[Batch] = []
 
-    def chunks() -> Iterator[list[np.ndarray]]:
+    def chunks() -> Iterator[list[Ready]]:
+        done = 0  # grids before this batch's: the row of its first in the spread scores
         for batch in batches:
             pending.append(batch)
             grids = [r.grid for _, r in batch if r is not None and r.grid is not None]
-            for start in range(0, len(grids), CHUNK_SIZE * 4):
-                yield grids[start : start + CHUNK_SIZE * 4]
+            ready: list[Ready] = ([(g, None) for g in grids] if folder is None
+                                  else list(zip(grids, folder.spread[done : done + len(grids)], strict=True)))
+            done += len(grids)
+            for start in range(0, len(ready), CHUNK_SIZE * 4):
+                yield ready[start : start + CHUNK_SIZE * 4]
             yield []  # the batch's end
 
     answers: list[tuple[int, float]] = []
-    jobs = settings.jobs or default_jobs()
-    for part in map_ordered(
-        read_grids, chunks(), jobs, settings.backend, settings.scheduler,
-        shared=shared, scheduler_timeout=settings.scheduler_timeout,
-    ):
+    read = functools.partial(read_grids, layer=folder.layer if folder is not None else None)
+    if shared is None:
+        parts: Iterable[list[tuple[int, float]]] = (read(chunk, model) for chunk in chunks())
+    else:
+        parts = map_ordered(read, chunks(), settings.jobs or default_jobs(), settings.backend,
+                            settings.scheduler, shared=shared, scheduler_timeout=settings.scheduler_timeout)
+    for part in parts:
         if part:
             answers.extend(part)
             continue
@@ -163,11 +171,21 @@ def _batches(spool: IO[bytes], name: str) -> Iterator[Batch]:
         yield batch
 
 
-def _adapt(model: DigitModel, grids: np.ndarray) -> tuple[DigitModel, dict[str, object]]:
+@dataclass(frozen=True)
+class Folder:
+    """What pass 2 needs for the folder's confidence: every grid's spread scores, in order, and the layer."""
+
+    spread: np.ndarray
+    layer: FolderLayer
+
+
+def _adapt(model: DigitModel, grids: np.ndarray) -> tuple[DigitModel, dict[str, object], Folder | None]:
+    """The adapted model, what was done, and (a model with signals) the folder's confidence."""
     try:
-        adapted = adapt_model(model, grids, seed=0)
+        adapted, spread = adapt_to_folder(model, grids, seed=0)
     except AdaptError as exc:  # too few grids: the model as it is
         skipped = Adaptation(f"none: {exc}", len(grids), 0, 0, 0, 0.0, 0, 0.0)
-        return model, skipped.as_dict()
+        return model, skipped.as_dict(), None
     adapted.source, adapted.sha256 = model.source, model.sha256
-    return adapted, dict(adapted.metadata["adaptation"])
+    layer = folder_layer(model, adapted)
+    return adapted, dict(adapted.metadata["adaptation"]), None if layer is None else Folder(spread, layer)

@@ -284,7 +284,7 @@ def _retry(row: Row) -> bool:
 
 def predict_here(batch: Batch, model: Model) -> Batch:
     """Predict, in this process, the grids a batch's readings carry: one
-    ``model.predict`` call (a model without a numpy form, or ``--adapt``)."""
+    ``model.predict`` call (a model without a numpy form)."""
     with_grid = [i for i, (_, r) in enumerate(batch) if r is not None and r.grid is not None]
     if not with_grid:
         return batch

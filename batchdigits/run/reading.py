@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..image.convert import WORKER_DIED, Task, convert_chunk
 from ..learn.arrays import ArrayModel, ArraysFile
+from ..learn.folderconf import FolderLayer
 
 WorkerModel = ArrayModel | ArraysFile  # what a worker is given to predict with
 
@@ -59,13 +61,28 @@ def read_chunk(tasks: list[Task], shared: WorkerModel | None = None) -> list[Rea
     return readings
 
 
-def read_grids(grids: list[np.ndarray], shared: WorkerModel) -> list[tuple[int, float]]:
-    """Worker entry point for ready grids (``--adapt``'s second pass): ``(digit, confidence)`` each."""
-    if not grids:
+Ready = tuple[np.ndarray, np.ndarray | None]  # a grid, and its scores in the folder's graph (or None)
+
+
+def read_grids(
+    chunk: list[Ready], shared: WorkerModel | Any, layer: FolderLayer | None = None
+) -> list[tuple[int, float]]:
+    """Worker entry point for ready grids (``--adapt``'s and ``--learn``'s second pass):
+    ``(digit, confidence)`` each.  ``shared`` as for :func:`read_chunk`, or a
+    ``DigitModel`` in this process.  With a ``layer``, each grid comes with its
+    scores in the folder's graph ``(len(layer.classes),)`` and the confidence is
+    the folder's (:mod:`batchdigits.learn.folderconf`), else the model's own.
+    """
+    if not chunk:
         return []
     model = shared.load() if isinstance(shared, ArraysFile) else shared
-    digits, confidence = predict_quietly(model, np.stack([g.reshape(64) for g in grids]))
-    return list(zip(digits, confidence, strict=True))
+    grids = np.stack([grid.reshape(64) for grid, _ in chunk])
+    if layer is None:
+        digits, confidence = predict_quietly(model, grids)
+        return list(zip(digits, confidence, strict=True))
+    with _thread_pools().limit(limits=1):
+        read, folder = layer.read(model, grids, np.stack([scores for _, scores in chunk if scores is not None]))
+    return list(zip(read.tolist(), folder.tolist(), strict=True))
 
 
 def predict_quietly(model: object, grids: np.ndarray) -> tuple[list[int], list[float]]:

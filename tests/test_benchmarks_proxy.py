@@ -12,7 +12,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import accuracy  # noqa: E402
 import ece  # noqa: E402
 import writers  # noqa: E402
 
@@ -100,10 +99,3 @@ def test_ece_on_hand_made_examples() -> None:
         ece.equal_count_bins(np.ones(3), np.ones(4, bool))
 
 
-def test_adaptation_section_says_not_available_instead_of_crashing(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "batchdigits.learn.adapt", None)  # import fails as before it exists
-    scans = accuracy.Scans([], np.zeros(0, int), np.zeros(0, str), np.zeros((0, 64)), np.zeros(0, bool))
-    assert accuracy.adapted(None, scans) == (None, {}, None, None, None)  # type: ignore[arg-type]
-    assert "adaptation: not available yet (ModuleNotFoundError" in capsys.readouterr().out

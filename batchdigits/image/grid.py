@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .rules import remove_margins, remove_rules
+from .rules import may_hold_lines, may_hold_margins, remove_found_margins, remove_found_rules
 
 GRID_VERSION = 6
 """Bumped whenever the conversion changes; models record the version."""
@@ -75,7 +75,6 @@ OTSU_LIMITS = (64, 191)  # the Otsu threshold is held within 25-75 % of full ink
 STRONG = 127  # ink levels above this (half of full ink) are the digit's core
 LEVELS = np.arange(256, dtype=np.float64)
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-TALL = np.ones((5, 1), dtype=np.uint8)  # rules.remove_rules' first test: a line steps between rows
 TRIANGLE = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float32)  # Pillow's bilinear filter, halving
 # the frame's edge rows and columns have one neighbour fewer: weighed 8/7, as 56/49 (corners 64/49), so
 # that every value stays a whole number, exact in float32: equal values stay equal (ties are kept)
@@ -356,26 +355,13 @@ def _clean_mask(ink: Tiles) -> Tiles:
     for i in np.flatnonzero(ink.alive):
         levels[i] = _otsu_level(ink.image(i))
     mask = ink.like(np.greater(ink.stack, levels[:, None, None].astype(np.uint8)).view(np.uint8))
-    h, w = mask.shapes[:, 0], mask.shapes[:, 1]
-    big = ink.alive & (h >= 12) & (w >= 12)
-    # rules.remove_rules' two cheap tests, on every image at once: ink across 60 % of the columns, and a
-    # row of the vertically thickened ink that long; only the images passing both go through it
-    wide = big & (np.count_nonzero(mask.stack.any(axis=1), axis=1) >= 0.6 * w)
-    if wide.any():
-        rows = cv2.reduce(cv2.dilate(mask.mosaic, TALL), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, -1)
-        rows[np.arange(mask.side) >= h[:, None]] = 0  # thickened beyond the image's last row
-        wide &= rows.max(axis=1) >= 0.6 * w
-    # rules.remove_margins' cheap test: ink on the image's edge
-    i = np.arange(n)
-    edge = big & (mask.stack[:, 0].any(axis=1) | mask.stack[i, h - 1].any(axis=1)
-                  | mask.stack[:, :, 0].any(axis=1) | mask.stack[i, :, w - 1].any(axis=1))
-    for i in np.flatnonzero(wide | edge):
-        lines = mask.image(i).view(bool)
-        lines = remove_rules(lines) if wide[i] else lines
-        lines = remove_margins(lines) if edge[i] else lines
-        mask.image(i)[:] = lines
+    # the rules' cheap tests on every image at once; only those passing them go through the rules
+    for i in np.flatnonzero(may_hold_lines(mask.stack, mask.shapes) & mask.alive):
+        mask.image(i)[:] = remove_found_rules(mask.image(i).view(bool))
+    for i in np.flatnonzero(may_hold_margins(mask.stack, mask.shapes) & mask.alive):
+        mask.image(i)[:] = remove_found_margins(mask.image(i).view(bool))
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-        mask.mosaic, 8, cv2.CV_32S, cv2.CCL_GRANA)
+        mask.mosaic, 8, cv2.CV_32S, cv2.CCL_BBDT)  # on a mosaic: 2.5x quicker than Grana's
     sizes = stats[1:, cv2.CC_STAT_AREA]
     owner = stats[1:, cv2.CC_STAT_TOP] // mask.side
     pieces = np.bincount(owner, minlength=n)

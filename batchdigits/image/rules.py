@@ -34,17 +34,48 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     box, removed even when the digit touches it or nearly fills it.  Only
     the lines' own pixels go: a digit's bar touching a line stays.
     """
+    return remove_found_rules(mask) if may_hold_lines(*_stack_of_one(mask))[0] else mask
+
+
+def may_hold_lines(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """:func:`remove_rules`' cheap tests for many masks at once: which may hold a line (most digits cannot).
+
+    ``stack`` is ``(n, side, side)`` ``uint8`` 0/1, mask ``i`` at the top
+    left of ``stack[i]`` with shape ``shapes[i]`` and zeros around it, two
+    rows and columns at least.  Under 12 px a side there are no lines; nor
+    when the ink spans under 60 % of the columns, or no row of the ink
+    thickened vertically (a slightly tilted line steps between rows) is
+    that long.
+
+    >>> stack = np.zeros((2, 30, 30), np.uint8); stack[:, 2:20, 10:14] = 1; stack[1, 25, 1:26] = 1
+    >>> may_hold_lines(stack, np.array([[28, 28], [28, 28]])).tolist()
+    [False, True]
+    """
+    n, side = stack.shape[:2]
+    h, w = shapes[:, 0], shapes[:, 1]
+    wide = (h >= 12) & (w >= 12) & (np.count_nonzero(stack.any(axis=1), axis=1) >= 0.6 * w)
+    if wide.any():
+        tall = cv2.dilate(stack.reshape(-1, side), TALL)
+        rows = cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side)
+        rows[np.arange(side) >= h[:, None]] = 0  # thickened beyond the mask's last row
+        wide &= rows.max(axis=1) >= 0.6 * w
+    return wide
+
+
+def _stack_of_one(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One mask as the stack of one that :func:`may_hold_lines` and :func:`may_hold_margins` take."""
     h, w = mask.shape
-    if h < 12 or w < 12:
-        return mask
+    side = max(h, w) + 2
+    square = np.zeros((1, side, side), dtype=np.uint8)
+    square[0, :h, :w] = mask
+    return square, np.array([[h, w]])
+
+
+def remove_found_rules(mask: np.ndarray) -> np.ndarray:
+    """:func:`remove_rules` past its cheap tests (:func:`may_hold_lines`): a mask that may hold lines."""
+    h, w = mask.shape
     ink = _u8(mask)
-    if cv2.countNonZero(cv2.reduce(ink, 0, cv2.REDUCE_MAX)) < 0.6 * w:
-        return mask  # the ink is narrower than any line would be
-    # a slightly tilted line steps between rows: look for runs in a mask
-    # thickened vertically, then take the real pixels around them
     tall = cv2.dilate(ink, TALL)
-    if cv2.minMaxLoc(cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S))[1] < 0.6 * w:
-        return mask  # no row could hold a long line: most digits stop here
     mask = ink.view(bool)
     long_h = (cv2.dilate(_runs(tall, int(0.6 * w), axis=1), TALL) & ink).view(bool)
     bands, merged = _find_bands(mask, long_h)
@@ -243,12 +274,65 @@ def remove_margins(mask: np.ndarray) -> np.ndarray:
     within the corner's third of the image.  A digit's own bar along the
     edge of a tight crop stays: it is joined to the rest of the digit.
     """
+    return remove_found_margins(mask) if may_hold_margins(*_stack_of_one(mask))[0] else mask
+
+
+def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """:func:`remove_margins`' tests for many masks at once: which have a strip or ink in a corner.
+
+    ``stack`` and ``shapes`` as for :func:`may_hold_lines`.  A mask under
+    12 px a side, or without ink on its edges (most scans), has neither; a
+    strip is what :func:`_strip_depth` finds from one side; a corner is
+    what :func:`_ink_in_a_corner` finds.
+
+    >>> stack = np.zeros((2, 30, 30), np.uint8); stack[:, 5:20, 10:14] = 1; stack[1, :, :3] = 1
+    >>> may_hold_margins(stack, np.array([[28, 28], [28, 28]])).tolist()
+    [False, True]
+    """
+    n = len(stack)
+    h, w = shapes[:, 0], shapes[:, 1]
+    i = np.arange(n)
+    top, bottom, left, right = stack[:, 0], stack[i, h - 1], stack[:, :, 0], stack[i, :, w - 1]
+    found = (h >= 12) & (w >= 12) & (top.any(axis=1) | bottom.any(axis=1) | left.any(axis=1) | right.any(axis=1))
+    if not found.any():
+        return found
+    stack, h, w, top, bottom, left, right = (a[found] for a in (stack, h, w, top, bottom, left, right))
+    columns = np.count_nonzero(stack, axis=1) / h[:, None]  # the columns' fill, then the rows'
+    rows = np.count_nonzero(stack, axis=2) / w[:, None]
+    strips = (_strip_depths(columns, w, 1) | _strip_depths(columns, w, -1)
+              | _strip_depths(rows, h, 1) | _strip_depths(rows, h, -1))
+    rows3, cols3 = (h // 3)[:, None], (w // 3)[:, None]
+    x, y = np.arange(stack.shape[2]), np.arange(stack.shape[1])
+    near_left, near_right = x < cols3, (x >= w[:, None] - cols3) & (x < w[:, None])
+    near_top, near_bottom = y < rows3, (y >= h[:, None] - rows3) & (y < h[:, None])
+    corners = (
+        ((top & near_left).any(axis=1) & (left & near_top).any(axis=1))
+        | ((top & near_right).any(axis=1) & (right & near_top).any(axis=1))
+        | ((bottom & near_left).any(axis=1) & (left & near_bottom).any(axis=1))
+        | ((bottom & near_right).any(axis=1) & (right & near_bottom).any(axis=1))
+    )
+    found[found] = strips | corners
+    return found
+
+
+def _strip_depths(fill: np.ndarray, size: np.ndarray, step: int) -> np.ndarray:
+    """Whether :func:`_strip_depth` finds a strip, for each row of ``fill`` (``size`` long) read from one end."""
+    k = np.arange(fill.shape[1])
+    index = np.broadcast_to(k, fill.shape) if step == 1 else size[:, None] - 1 - k
+    lines = np.where(k < size[:, None], np.take_along_axis(fill, np.clip(index, 0, fill.shape[1] - 1), axis=1), -1.0)
+    full = np.argmax(lines < 0.6, axis=1)  # a line past the end is -1: there is always one
+    depth = full.copy()
+    for _ in range(2):  # its soft edge
+        more = (depth < np.minimum(size, full + 2)) & (np.take_along_axis(lines, depth[:, None], axis=1)[:, 0] >= 0.3)
+        depth += more
+    after = np.take_along_axis(lines, np.minimum(depth, lines.shape[1] - 1)[:, None], axis=1)[:, 0]
+    return (full > 0) & (depth <= 0.2 * size) & (depth < size) & (after < 0.3)
+
+
+def remove_found_margins(mask: np.ndarray) -> np.ndarray:
+    """:func:`remove_margins` past its tests (:func:`may_hold_margins`): a mask with a strip or a corner."""
     h, w = mask.shape
-    if h < 12 or w < 12:
-        return mask
     ink = _u8(mask)
-    if cv2.countNonZero(ink) == cv2.countNonZero(ink[1:-1, 1:-1]):
-        return mask  # no ink on the edges: no strip, no corner; most scans stop here
     mask = ink.view(bool)
     margin = np.zeros_like(mask)  # the strips' lines
     for axis, size in ((0, w), (1, h)):  # the columns' fill (left, right), then the rows'
@@ -262,8 +346,6 @@ def remove_margins(mask: np.ndarray) -> np.ndarray:
                 else:
                     margin[edge, :] = True
     strips = bool(margin.any())
-    if not strips and not _ink_in_a_corner(mask):
-        return mask  # most scans stop here
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_32S)
     x, y, bw, bh = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     touches = ((y == 0) | (y + bh == h)) & ((x == 0) | (x + bw == w))

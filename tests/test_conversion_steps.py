@@ -174,7 +174,7 @@ def pillow_upright(strokes: np.ndarray) -> np.ndarray:
 
 def test_each_step_is_the_documented_one_on_varied_scans(grays: list[np.ndarray], monkeypatch) -> None:
     calls = {"rules": 0, "margins": 0}
-    for name, attr in (("rules", "remove_rules"), ("margins", "remove_margins")):
+    for name, attr in (("rules", "remove_found_rules"), ("margins", "remove_found_margins")):
         real = getattr(rules, attr)
 
         def counted(m: np.ndarray, real=real, name=name) -> np.ndarray:
@@ -194,7 +194,7 @@ def test_each_step_is_the_documented_one_on_varied_scans(grays: list[np.ndarray]
             blanks += 1
             continue
         np.testing.assert_array_equal(grid.otsu_mask(ink).view(bool), reference_otsu(ink))
-        lines = grid.remove_margins(grid.remove_rules(reference_otsu(ink)))
+        lines = rules.remove_margins(rules.remove_rules(reference_otsu(ink)))
         cleaned = grid.clean_mask(ink)
         assert same(None if cleaned is None else cleaned.view(bool), reference_specks(lines))
         if cleaned is None:

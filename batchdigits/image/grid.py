@@ -74,6 +74,8 @@ DESLANT = 1.0  # fraction of the measured slant that is removed
 OTSU_LIMITS = (64, 191)  # the Otsu threshold is held within 25-75 % of full ink (0..255)
 STRONG = 127  # ink levels above this (half of full ink) are the digit's core
 LEVELS = np.arange(256, dtype=np.float64)
+ZERO = np.zeros(1, dtype=np.float64)  # scalar operands for OpenCV's arithmetic
+MINUS_ONE = np.full(1, -1.0)
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 TRIANGLE = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float32)  # Pillow's bilinear filter, halving
 # the frame's edge rows and columns have one neighbour fewer: weighed 8/7, as 56/49 (corners 64/49), so
@@ -160,7 +162,7 @@ class Tiles:
 
     @classmethod
     def empty(cls, shapes: np.ndarray, side: int, dtype: type = np.uint8) -> Tiles:
-        stack = np.zeros((len(shapes), side, side), dtype=dtype)
+        stack: np.ndarray = np.zeros((len(shapes), side, side), dtype=dtype)
         return cls(stack, shapes, np.ones(len(shapes), dtype=bool))
 
     @classmethod
@@ -184,7 +186,7 @@ class Tiles:
         """Other tiles (a mosaic of the same layout) with these shapes and this ``alive``."""
         return Tiles(mosaic.reshape(-1, self.side, self.side), self.shapes, self.alive.copy())
 
-    def image(self, i: int) -> np.ndarray:
+    def image(self, i: int | np.integer) -> np.ndarray:
         """Image ``i`` (a view)."""
         h, w = self.shapes[i]
         return self.stack[i, :h, :w]
@@ -363,7 +365,7 @@ def _clean_mask(ink: Tiles) -> Tiles:
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         mask.mosaic, 8, cv2.CV_32S, cv2.CCL_BBDT)  # on a mosaic: 2.5x quicker than Grana's
     sizes = stats[1:, cv2.CC_STAT_AREA]
-    owner = stats[1:, cv2.CC_STAT_TOP] // mask.side
+    owner = (stats[1:, cv2.CC_STAT_TOP] // mask.side).astype(np.intp)
     pieces = np.bincount(owner, minlength=n)
     largest = np.zeros(n, dtype=sizes.dtype)
     np.maximum.at(largest, owner, sizes)
@@ -403,7 +405,7 @@ def _upright_in_box(strokes: Tiles) -> Tiles:
     """:func:`upright_in_box` of every live image (with ink): the box and shear vectorised, one warp each."""
     n = len(strokes.shapes)
     strong = strokes.like(cv2.threshold(strokes.mosaic, STRONG, 0, cv2.THRESH_TOZERO)[1])
-    present = strong.stack.any(axis=2)  # (n, TILE): rows holding strong ink
+    present = np.asarray(strong.stack.any(axis=2))  # (n, side): the rows holding strong ink
     count = np.count_nonzero(strong.stack, axis=(1, 2))
     for i in np.flatnonzero(strokes.alive & (count == 0)):  # no strong ink: all of it
         strong.stack[i] = strokes.stack[i]
@@ -476,13 +478,13 @@ def _thicken(bitmap: Tiles) -> np.ndarray:
     # distance (exact with a 3x3 mask): as accurate as Euclidean here (measured).
     # Per image: on the mosaic, distances would reach other tiles' strokes
     edge = cv2.subtract(bitmap.mosaic, cv2.erode(bitmap.mosaic, CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0))
-    not_edge = bitmap.like(cv2.compare(edge, 0, cv2.CMP_EQ)).stack
+    not_edge = bitmap.like(cv2.compare(edge, ZERO, cv2.CMP_EQ)).stack
     inked = bitmap.alive & bitmap.stack.any(axis=(1, 2))
     signed = np.zeros(bitmap.stack.shape, dtype=np.float32)
     for i in np.flatnonzero(inked):
         cv2.distanceTransform(not_edge[i, :WORK, :WORK], cv2.DIST_L1, 3, dst=signed[i, :WORK, :WORK])
     flat = signed.reshape(-1, bitmap.side)
-    cv2.subtract(-1.0, flat, dst=flat, mask=bitmap.mosaic)  # inside: -(depth + 1)
+    cv2.subtract(MINUS_ONE, flat, dst=flat, mask=bitmap.mosaic)  # inside: -(depth + 1)
     filtered = cv2.sepFilter2D(flat, cv2.CV_32F, TRIANGLE, TRIANGLE, anchor=(1, 1), borderType=cv2.BORDER_CONSTANT)
     small = filtered.reshape(signed.shape)[:, :WORK:2, :WORK:2] * EDGE_WEIGHT  # 392 times the mean
     deepest = np.partition(small.reshape(n, -1), TARGET_INK, axis=1)[:, TARGET_INK]
@@ -490,7 +492,7 @@ def _thicken(bitmap: Tiles) -> np.ndarray:
 
 
 def block_counts(bitmap: np.ndarray) -> np.ndarray:
-    """Count ink pixels of a 32x32 bitmap (or ``(n, 32, 32)`` of them) in 4x4 blocks: an ``(8, 8)`` ``int64`` grid 0..16.
+    """Count ink pixels of a 32x32 bitmap in 4x4 blocks: an ``(8, 8)`` ``int64`` grid 0..16 (n bitmaps: n grids).
 
     >>> int(block_counts(np.ones((32, 32), bool))[0, 0])
     16

@@ -4,7 +4,7 @@ The target is the representation of scikit-learn's ``load_digits`` (UCI
 optdigits): NIST's programs normalised each handwritten digit into a 32x32
 binary bitmap, and the number of ink pixels in each 4x4 block gives an 8x8
 grid of counts 0..16.  ``images_to_grids`` reproduces that normalisation for
-a batch of images (``image_to_grid`` is the batch of one):
+a batch of images (``image_to_grid`` is the batch of one), in five steps:
 
 1. decide the ink polarity (dark on light or light on dark) and measure
    ink strength against the paper, as 8-bit levels 0..255
@@ -21,22 +21,27 @@ a batch of images (``image_to_grid`` is the batch of one):
 5. count ink pixels in 4x4 blocks (:func:`block_counts`).
 
 How a batch is computed (the cost of a 64 px image is the number of calls
-made for it, not its pixels): every image of the batch sits at the top left
-of its own ``TILE`` x ``TILE`` tile of one mosaic, the tiles stacked in a
-column with zero rows and columns between the images (the ``Tiles``
-class).  Neighbourhood operations (dilation, connected components,
-erosion, the triangle filter) run once on the whole mosaic: the zero gaps
-are what OpenCV's constant border would read, so nothing leaks between
-tiles.  The per-image numbers (histograms, percentiles, paper level,
-moments' box and shear) are vectorised over the batch.  What is left per
-image are a few OpenCV calls whose result depends on the image as a whole
-and cannot be shared without changing it: the LUT, Otsu's threshold, the
-moments, the affine resampling (OpenCV 5 samples in float32: moving an
-image within a mosaic would change its sample positions' last bits) and
-the distance transform (its distances would reach into other tiles).  The
-rare, complicated cases (ruled lines or boxes that pass the cheap tests,
-ink on the image edge, specks to drop) take the per-image code for their
-image alone.  The steps' functions below are the batch of one.
+made for it more than its pixels): every image of the batch sits at the top
+left of its own square tile of one mosaic, the tiles stacked in a column
+with at least two zero rows and columns after each image (:class:`Tiles`).
+Neighbourhood operations (the rules' dilation, connected components,
+erosion, the triangle filter) run once on the whole mosaic: the zeros
+between the images are what OpenCV's constant border reads, so nothing
+leaks between tiles.  The per-image numbers (histograms by one
+``bincount``, percentiles, paper level, the tables, the box and shear from
+the moments) are vectorised over the batch, and so are the form-line and
+margin rules' cheap tests (:func:`~batchdigits.image.rules.may_hold_lines`,
+:func:`~batchdigits.image.rules.may_hold_margins`).  Left per image are the
+calls whose answer depends on the image as a whole and would change if
+shared: the LUT, Otsu's threshold, the moments (OpenCV's central moments
+are not reproducible bit for bit from sums), the affine resampling (OpenCV
+5 samples at float32 positions: the same image at another place in a
+mosaic would be sampled a little differently) and the distance transform
+(on a mosaic, distances would reach other tiles' strokes); and the rules'
+own work on the images their tests let through (ruled lines, boxes, ink
+on the image's edge).  The steps' functions below are each the batch of
+one, so there is one conversion, and a batch's grids are exactly its
+images' grids alone (``tests/test_batch_conversion.py``).
 
 ``batchdigits.image.transformer.GridTransformer`` wraps it as a scikit-learn transformer.
 

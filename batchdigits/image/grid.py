@@ -120,8 +120,8 @@ def images_to_grids(grays: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     Raises ``ValueError`` for an image that is not 2-D (or has no pixels).
 
     >>> one = np.full((40, 30), 255, np.uint8); one[5:35, 13:17] = 0
-    >>> [g[0, 3] for g in images_to_grids([one, 255 - one])]     # both polarities
-    [np.int64(16), np.int64(16)]
+    >>> [int(g[0, 3]) for g in images_to_grids([one, 255 - one])]     # both polarities
+    [16, 16]
     """
     out: list[np.ndarray | None] = [None] * len(grays)
     todo: list[tuple[int, np.ndarray]] = []

@@ -282,8 +282,9 @@ def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
 
     ``stack`` and ``shapes`` as for :func:`may_hold_lines`.  A mask under
     12 px a side, or without ink on its edges (most scans), has neither; a
-    strip is what :func:`_strip_depth` finds from one side; a corner is
-    what :func:`_ink_in_a_corner` finds.
+    strip is what :func:`_strip_depths` finds from a side; ink in a corner
+    is ink on both edges that meet there, within a third of the side from
+    the corner: where a dark corner would show.
 
     >>> stack = np.zeros((2, 30, 30), np.uint8); stack[:, 5:20, 10:14] = 1; stack[1, :, :3] = 1
     >>> may_hold_margins(stack, np.array([[28, 28], [28, 28]])).tolist()
@@ -299,8 +300,8 @@ def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     stack, h, w, top, bottom, left, right = (a[found] for a in (stack, h, w, top, bottom, left, right))
     columns = np.count_nonzero(stack, axis=1) / h[:, None]  # the columns' fill, then the rows'
     rows = np.count_nonzero(stack, axis=2) / w[:, None]
-    strips = (_strip_depths(columns, w, 1) | _strip_depths(columns, w, -1)
-              | _strip_depths(rows, h, 1) | _strip_depths(rows, h, -1))
+    strips = ((_strip_depths(columns, w, 1) > 0) | (_strip_depths(columns, w, -1) > 0)
+              | (_strip_depths(rows, h, 1) > 0) | (_strip_depths(rows, h, -1) > 0))
     rows3, cols3 = (h // 3)[:, None], (w // 3)[:, None]
     x, y = np.arange(stack.shape[2]), np.arange(stack.shape[1])
     near_left, near_right = x < cols3, (x >= w[:, None] - cols3) & (x < w[:, None])
@@ -316,17 +317,29 @@ def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
 
 
 def _strip_depths(fill: np.ndarray, size: np.ndarray, step: int) -> np.ndarray:
-    """Whether :func:`_strip_depth` finds a strip, for each row of ``fill`` (``size`` long) read from one end."""
-    k = np.arange(fill.shape[1])
-    index = np.broadcast_to(k, fill.shape) if step == 1 else size[:, None] - 1 - k
-    lines = np.where(k < size[:, None], np.take_along_axis(fill, np.clip(index, 0, fill.shape[1] - 1), axis=1), -1.0)
-    full = np.argmax(lines < 0.6, axis=1)  # a line past the end is -1: there is always one
+    """How many lines from the edge form a dark strip (0: none), for each row of ``fill``.
+
+    Row ``i``'s first ``size[i]`` values are the fill of the lines (columns
+    or rows) across the mask, read from the start (``step`` 1) or from the
+    end (-1).  A strip is a run of nearly full lines (60 %) at the edge and
+    up to two more of its soft edge (30 %), at most a fifth of the mask,
+    with paper after it.
+
+    >>> _strip_depths(np.array([[0.9, 0.8, 0.4, 0.1, 0.0] + [0.0] * 15]), np.array([20]), 1).tolist()
+    [3]
+    """
+    k = np.arange(fill.shape[1] + 1)  # and one line past the end, of fill -1
+    index = np.broadcast_to(k, (len(fill), k.size)) if step == 1 else size[:, None] - 1 - k
+    inside = np.take_along_axis(fill, np.clip(index, 0, fill.shape[1] - 1), axis=1)
+    lines = np.where(k < size[:, None], inside, -1.0)
+    full = np.argmax(lines < 0.6, axis=1)
     depth = full.copy()
     for _ in range(2):  # its soft edge
         more = (depth < np.minimum(size, full + 2)) & (np.take_along_axis(lines, depth[:, None], axis=1)[:, 0] >= 0.3)
         depth += more
-    after = np.take_along_axis(lines, np.minimum(depth, lines.shape[1] - 1)[:, None], axis=1)[:, 0]
-    return (full > 0) & (depth <= 0.2 * size) & (depth < size) & (after < 0.3)
+    after = np.take_along_axis(lines, depth[:, None], axis=1)[:, 0]
+    found = (full > 0) & (depth <= 0.2 * size) & (depth < size) & (after < 0.3)
+    return np.where(found, depth, 0)
 
 
 def remove_found_margins(mask: np.ndarray) -> np.ndarray:
@@ -338,7 +351,7 @@ def remove_found_margins(mask: np.ndarray) -> np.ndarray:
     for axis, size in ((0, w), (1, h)):  # the columns' fill (left, right), then the rows'
         fill = np.count_nonzero(mask, axis=axis) / mask.shape[axis]
         for step in (1, -1):
-            depth = _strip_depth(fill[::step], size)
+            depth = int(_strip_depths(fill[None, :], np.array([size]), step)[0])
             if depth:
                 edge = slice(0, depth) if step == 1 else slice(size - depth, size)
                 if axis == 0:
@@ -354,29 +367,3 @@ def remove_found_margins(mask: np.ndarray) -> np.ndarray:
         drop |= np.bincount(labels[mask & ~margin], minlength=count) == 0
     drop[0] = False  # the paper
     return mask & ~drop[labels] if drop.any() else mask
-
-
-def _ink_in_a_corner(mask: np.ndarray) -> bool:
-    """Ink on both edges near some corner: where a dark corner would show."""
-    h, w = mask.shape
-    rows, cols = h // 3, w // 3
-    corners = (
-        (mask[0, :cols], mask[:rows, 0]),
-        (mask[0, w - cols :], mask[:rows, -1]),
-        (mask[-1, :cols], mask[h - rows :, 0]),
-        (mask[-1, w - cols :], mask[h - rows :, -1]),
-    )
-    return any(along.any() and down.any() for along, down in corners)
-
-
-def _strip_depth(fill: np.ndarray, size: int) -> int:
-    """How many lines from the edge form a dark strip (0: none)."""
-    full = 0
-    while full < len(fill) and fill[full] >= 0.6:
-        full += 1
-    depth = full
-    while depth < min(len(fill), full + 2) and fill[depth] >= 0.3:  # its soft edge
-        depth += 1
-    if full == 0 or depth > 0.2 * size or depth >= len(fill) or fill[depth] >= 0.3:
-        return 0
-    return depth

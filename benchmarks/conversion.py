@@ -156,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             otsus.append(i.like(np.greater(i.stack, np.array(levels, np.uint8)[:, None, None]).view(np.uint8)))
         lined = [[m.view(bool) for m, ok in zip(o.images(), rules.may_hold_lines(o.stack, o.shapes) & o.alive,
                                                  strict=True) if ok] for o in otsus]
-        edged = [[m.view(bool) for m, ok in zip(o.images(), rules.may_hold_margins(o.stack, o.shapes) & o.alive,
-                                                 strict=True) if ok] for o in otsus]
+        edged = []
+        for o in otsus:
+            found, strips = rules.may_hold_margins(o.stack, o.shapes)
+            found &= o.alive
+            edged.append([(m.view(bool), d) for m, d, ok in zip(o.images(), strips, found, strict=True) if ok])
 
         rows: list[tuple[str, Callable[[], object]]] = [
             ("decode, old", lambda: [old_convert.decode_file(f) for f in files]),
@@ -169,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             ("  2. all of the mask cleaning", lambda: [grid._clean_mask(i) for i in inks]),
             ("  2. of which ruled lines and boxes, per image", lambda: [rules.remove_found_rules(m)
                                                                     for part in lined for m in part]),
-            ("  2. of which scanner margins, per image", lambda: [rules.remove_found_margins(m)
-                                                              for part in edged for m in part]),
+            ("  2. of which scanner margins, per image", lambda: [rules.remove_found_margins(m, d)
+                                                              for part in edged for m, d in part]),
             ("  3. upright in the box", lambda: [grid._upright_in_box(s) for s in strokes]),
             ("  4. stroke thickness", lambda: [grid._thicken(u) for u in uprights]),
             ("  5. block counts", lambda: [grid.block_counts(t) for t in thick]),

@@ -177,8 +177,8 @@ def test_each_step_is_the_documented_one_on_varied_scans(grays: list[np.ndarray]
     for name, attr in (("rules", "remove_found_rules"), ("margins", "remove_found_margins")):
         real = getattr(rules, attr)
 
-        def counted(m: np.ndarray, real=real, name=name) -> np.ndarray:
-            out = real(m)
+        def counted(m: np.ndarray, *more, real=real, name=name) -> np.ndarray:
+            out = real(m, *more)
             calls[name] += out is not m and not np.array_equal(out, m)  # it removed something
             return out
 

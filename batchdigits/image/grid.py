@@ -371,8 +371,9 @@ def _clean_mask(ink: Tiles) -> Tiles:
     masks = mask.images()
     for i in np.flatnonzero(may_hold_lines(mask.stack, mask.shapes) & mask.alive).tolist():
         masks[i][:] = remove_found_rules(masks[i].view(bool))
-    for i in np.flatnonzero(may_hold_margins(mask.stack, mask.shapes) & mask.alive).tolist():
-        masks[i][:] = remove_found_margins(masks[i].view(bool))
+    edged, strips = may_hold_margins(mask.stack, mask.shapes)
+    for i in np.flatnonzero(edged & mask.alive).tolist():
+        masks[i][:] = remove_found_margins(masks[i].view(bool), strips[i])
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         mask.mosaic, 8, cv2.CV_32S, cv2.CCL_BBDT)  # on a mosaic: 2.5x quicker than Grana's
     sizes = stats[1:, cv2.CC_STAT_AREA]

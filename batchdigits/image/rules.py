@@ -274,34 +274,40 @@ def remove_margins(mask: np.ndarray) -> np.ndarray:
     within the corner's third of the image.  A digit's own bar along the
     edge of a tight crop stays: it is joined to the rest of the digit.
     """
-    return remove_found_margins(mask) if may_hold_margins(*_stack_of_one(mask))[0] else mask
+    found, strips = may_hold_margins(*_stack_of_one(mask))
+    return remove_found_margins(mask, strips[0]) if found[0] else mask
 
 
-def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`remove_margins`' tests for many masks at once: which have a strip or ink in a corner.
 
     ``stack`` and ``shapes`` as for :func:`may_hold_lines`.  A mask under
     12 px a side, or without ink on its edges (most scans), has neither; a
     strip is what :func:`_strip_depths` finds from a side; ink in a corner
     is ink on both edges that meet there, within a third of the side from
-    the corner: where a dark corner would show.
+    the corner: where a dark corner would show.  Also returns the strips'
+    depths, ``(n, 4)``: from the left, right, top and bottom edge (0: none).
 
     >>> stack = np.zeros((2, 30, 30), np.uint8); stack[:, 5:20, 10:14] = 1; stack[1, :, :3] = 1
-    >>> may_hold_margins(stack, np.array([[28, 28], [28, 28]])).tolist()
-    [False, True]
+    >>> found, strips = may_hold_margins(stack, np.array([[28, 28], [28, 28]]))
+    >>> found.tolist(), strips[1].tolist()
+    ([False, True], [3, 0, 0, 0])
     """
     n = len(stack)
     h, w = shapes[:, 0], shapes[:, 1]
     i = np.arange(n)
     top, bottom, left, right = stack[:, 0], stack[i, h - 1], stack[:, :, 0], stack[i, :, w - 1]
     found = (h >= 12) & (w >= 12) & (top.any(axis=1) | bottom.any(axis=1) | left.any(axis=1) | right.any(axis=1))
+    depths = np.zeros((n, 4), dtype=np.int64)
     if not found.any():
-        return found
+        return found, depths
     stack, h, w, top, bottom, left, right = (a[found] for a in (stack, h, w, top, bottom, left, right))
     columns = np.count_nonzero(stack, axis=1) / h[:, None]  # the columns' fill, then the rows'
     rows = np.count_nonzero(stack, axis=2) / w[:, None]
-    strips = ((_strip_depths(columns, w, 1) > 0) | (_strip_depths(columns, w, -1) > 0)
-              | (_strip_depths(rows, h, 1) > 0) | (_strip_depths(rows, h, -1) > 0))
+    m = len(stack)
+    strips = _strip_depths(np.concatenate([columns, columns, rows, rows]), np.concatenate([w, w, h, h]),
+                           np.repeat([False, True, False, True], m)).reshape(4, m).T
+    depths[found] = strips
     rows3, cols3 = (h // 3)[:, None], (w // 3)[:, None]
     x, y = np.arange(stack.shape[2]), np.arange(stack.shape[1])
     near_left, near_right = x < cols3, (x >= w[:, None] - cols3) & (x < w[:, None])
@@ -312,58 +318,59 @@ def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
         | ((bottom & near_left).any(axis=1) & (left & near_bottom).any(axis=1))
         | ((bottom & near_right).any(axis=1) & (right & near_bottom).any(axis=1))
     )
-    found[found] = strips | corners
-    return found
+    found[found] = strips.any(axis=1) | corners
+    return found, depths
 
 
-def _strip_depths(fill: np.ndarray, size: np.ndarray, step: int) -> np.ndarray:
+def _strip_depths(fill: np.ndarray, size: np.ndarray, reverse: np.ndarray) -> np.ndarray:
     """How many lines from the edge form a dark strip (0: none), for each row of ``fill``.
 
     Row ``i``'s first ``size[i]`` values are the fill of the lines (columns
-    or rows) across the mask, read from the start (``step`` 1) or from the
-    end (-1).  A strip is a run of nearly full lines (60 %) at the edge and
-    up to two more of its soft edge (30 %), at most a fifth of the mask,
-    with paper after it.
+    or rows) across a mask, read from the start, or from the end where
+    ``reverse[i]``.  A strip is a run of nearly full lines (60 %) at the
+    edge and up to two more of its soft edge (30 %), at most a fifth of the
+    mask, with paper after it.
 
-    >>> _strip_depths(np.array([[0.9, 0.8, 0.4, 0.1, 0.0] + [0.0] * 15]), np.array([20]), 1).tolist()
+    >>> _strip_depths(np.array([[0.9, 0.8, 0.4, 0.1] + [0.0] * 16]), np.array([20]), np.array([False])).tolist()
     [3]
     """
     k = np.arange(fill.shape[1] + 1)  # and one line past the end, of fill -1
-    index = np.broadcast_to(k, (len(fill), k.size)) if step == 1 else size[:, None] - 1 - k
-    inside = np.take_along_axis(fill, np.clip(index, 0, fill.shape[1] - 1), axis=1)
-    lines = np.where(k < size[:, None], inside, -1.0)
+    index = np.where(reverse[:, None], size[:, None] - 1 - k, k)
+    row = np.arange(len(fill))[:, None]
+    lines = np.where(k < size[:, None], fill[row, np.clip(index, 0, fill.shape[1] - 1)], -1.0)
     full = np.argmax(lines < 0.6, axis=1)
     depth = full.copy()
+    row = row[:, 0]
     for _ in range(2):  # its soft edge
-        more = (depth < np.minimum(size, full + 2)) & (np.take_along_axis(lines, depth[:, None], axis=1)[:, 0] >= 0.3)
-        depth += more
-    after = np.take_along_axis(lines, depth[:, None], axis=1)[:, 0]
-    found = (full > 0) & (depth <= 0.2 * size) & (depth < size) & (after < 0.3)
+        depth += (depth < np.minimum(size, full + 2)) & (lines[row, depth] >= 0.3)
+    found = (full > 0) & (depth <= 0.2 * size) & (depth < size) & (lines[row, depth] < 0.3)
     return np.where(found, depth, 0)
 
 
-def remove_found_margins(mask: np.ndarray) -> np.ndarray:
-    """:func:`remove_margins` past its tests (:func:`may_hold_margins`): a mask with a strip or a corner."""
+def remove_found_margins(mask: np.ndarray, strips: np.ndarray) -> np.ndarray:
+    """:func:`remove_margins` past its tests: a mask with a strip or a corner (:func:`may_hold_margins`).
+
+    ``strips`` are the depths of its strips from the left, right, top and bottom edge.
+    """
     h, w = mask.shape
     ink = _u8(mask)
     mask = ink.view(bool)
     margin = np.zeros_like(mask)  # the strips' lines
-    for axis, size in ((0, w), (1, h)):  # the columns' fill (left, right), then the rows'
-        fill = np.count_nonzero(mask, axis=axis) / mask.shape[axis]
-        for step in (1, -1):
-            depth = int(_strip_depths(fill[None, :], np.array([size]), step)[0])
-            if depth:
-                edge = slice(0, depth) if step == 1 else slice(size - depth, size)
-                if axis == 0:
-                    margin[:, edge] = True
-                else:
-                    margin[edge, :] = True
-    strips = bool(margin.any())
+    left, right, top, bottom = (int(d) for d in strips)
+    if left:
+        margin[:, :left] = True
+    if right:
+        margin[:, w - right :] = True
+    if top:
+        margin[:top] = True
+    if bottom:
+        margin[h - bottom :] = True
+    in_strips = bool(margin.any())
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_32S)
     x, y, bw, bh = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     touches = ((y == 0) | (y + bh == h)) & ((x == 0) | (x + bw == w))
     drop = touches & (bh <= h / 3) & (bw <= w / 3)  # a dark corner
-    if strips:  # wholly inside a strip: no pixel outside it
+    if in_strips:  # wholly inside a strip: no pixel outside it
         drop |= np.bincount(labels[mask & ~margin], minlength=count) == 0
     drop[0] = False  # the paper
     return mask & ~drop[labels] if drop.any() else mask

@@ -1,6 +1,6 @@
 """CPU cost per image of the grid conversion and the decode reduction: this checkout against an older one, in one run.
 
-    python benchmarks/conversion.py [--files N] [--repeats R] [--old REV] [--folder DIR]
+    python benchmarks/conversion.py [--files N] [--repeats R] [--old REV] [--folder DIR] [--chunk C]
 
 Writes N small single-digit scans (default 3000; 40-220 px, PNG/JPEG/BMP/TIFF,
 gray and RGB, as ``throughput.py``'s small folder) unless ``--folder`` names
@@ -9,16 +9,23 @@ to one thread), interleaved so that outside load hits both alike, the median
 of R runs (default 5) of:
 
 * decode: ``decode_file`` (open, EXIF, reduce to 64 px) of every file;
-* conversion: the grayscale images to grids.  Old: the stacked numpy/Pillow
-  conversion (``gridstack.images_to_grids``, chunks of 64) of REV (default
-  ef3df18, the last commit before OpenCV), imported from ``git archive REV``;
-  new: ``image_to_grid`` per image;
-* the new conversion's steps, each alone on its own inputs.
+* conversion: the grayscale images to grids.  Old: REV's conversion
+  (default 5abc8c0, the last per-image one: ``image_to_grid`` per image; a
+  REV with ``gridstack`` (e.g. ef3df18, the stacked numpy/Pillow one) is
+  run as ``images_to_grids`` in chunks of 64), imported from
+  ``git archive REV``; new: ``images_to_grids`` in chunks of C images
+  (default: ``run.pipeline.CHUNK_SIZE``, as the workers' ``convert_chunk``
+  gets them), and in chunks of 1024;
+* the new conversion's steps, each alone on its own inputs, in the same
+  chunks (the form-line and margin rules' per-image work on the images
+  their cheap tests let through, apart).
 
-It prints the ratios old / new and checks the target of issue 20: the
-conversion costs at most 0.08 ms CPU per image.  CPU time of this process
-(``time.process_time``), so other processes slow it only through the shared
-cores and caches; the load average is printed at the start and the end.
+It checks that old and new give the same grids (when REV's conversion is
+meant to be the same), prints the ratios old / new and checks the target of
+issue 20: the conversion costs at most 0.08 ms CPU per image.  CPU time of
+this process (``time.process_time``), so other processes slow it only
+through the shared cores and caches; the load average is printed at the
+start and the end.
 """
 
 from __future__ import annotations
@@ -45,20 +52,24 @@ sys.path.insert(0, str(HERE.parent))
 from benchinfo import REPO, code_state, verdict  # noqa: E402
 
 TARGET_MS = 0.08
-OLD_REV = "ef3df18"
-CHUNK = 64
+OLD_REV = "5abc8c0"
+STACK_CHUNK = 64
 
 
 def old_package(rev: str, into: Path):
-    """The ``batchdigits`` package of git revision ``rev``, importable as ``batchdigits_old``."""
+    """The ``batchdigits`` package of git revision ``rev``, importable as ``batchdigits_old``: its
+    conversion (``images_to_grids`` of a chunk, or ``None``), ``image_to_grid`` and ``convert`` module."""
     data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "batchdigits"], capture_output=True,
                           check=True).stdout
     with tarfile.open(fileobj=BytesIO(data)) as tar:
         tar.extractall(into, filter="data")
     (into / "batchdigits").rename(into / "batchdigits_old")
     sys.path.insert(0, str(into))
-    return importlib.import_module("batchdigits_old.image.gridstack"), importlib.import_module(
-        "batchdigits_old.image.convert")
+    grid = importlib.import_module("batchdigits_old.image.grid")
+    stacked = None
+    if (into / "batchdigits_old" / "image" / "gridstack.py").exists():
+        stacked = importlib.import_module("batchdigits_old.image.gridstack").images_to_grids
+    return stacked, grid.image_to_grid, importlib.import_module("batchdigits_old.image.convert")
 
 
 def write_scans(folder: Path, n: int) -> list[Path]:
@@ -81,22 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--old", default=OLD_REV, help="git revision of the conversion to compare with")
     ap.add_argument("--folder", type=Path, help="existing image files to measure on")
+    ap.add_argument("--chunk", type=int, default=0, help="images per chunk (default: the workers' CHUNK_SIZE)")
     args = ap.parse_args(argv)
 
     import cv2
 
-    from batchdigits.image import grid
+    from batchdigits.image import grid, rules
     from batchdigits.image.convert import decode_file
-    from batchdigits.image.rules import remove_margins, remove_rules
+    from batchdigits.run.pipeline import CHUNK_SIZE
 
+    chunk = args.chunk or CHUNK_SIZE
     grid.pin_threads()
     print(code_state())
-    print(f"compared with: git {args.old} (stacked numpy/Pillow conversion)")
+    print(f"compared with: git {args.old}; new: images_to_grids in chunks of {chunk} (and of 1024)")
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores; load average at start: "
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="bd-conversion-") as tmp:
-        old_stack, old_convert = old_package(args.old, Path(tmp) / "old")
+        old_stack, old_one, old_convert = old_package(args.old, Path(tmp) / "old")
         if args.folder:
             paths = sorted(p for p in args.folder.iterdir() if p.is_file())
         else:
@@ -108,28 +121,61 @@ def main(argv: list[str] | None = None) -> int:
         old_grays = [g for g in (old_convert.decode_file(f)[0] for f in files) if g is not None]
         n = len(new_grays)
 
-        # the new conversion's steps, each on the previous step's outputs (computed untimed)
-        inks = [i for i in (grid.ink_strength(grid.shrink_to_input(g)) for g in new_grays) if i is not None]
-        masks = [grid.otsu_mask(i) for i in inks]
-        lined = [remove_rules(m.view(bool)) for m in masks]
-        cleans = [grid.clean_mask(i) for i in inks]
-        strokes = [cv2.multiply(i, m) for i, m in zip(inks, cleans, strict=True) if m is not None]
-        uprights = [grid.upright_in_box(s) for s in strokes]
-        thick = [grid.thicken(u) for u in uprights]
+        def chunks(items: list, size: int = chunk) -> list:
+            return [items[i : i + size] for i in range(0, len(items), size)]
+
+        if old_stack is not None:
+            old_name = f"conversion, old (stacked, chunks of {STACK_CHUNK})"
+
+            def old_run() -> list:
+                return [g for part in chunks(old_grays, STACK_CHUNK) for g in old_stack(part)]
+        else:
+            old_name = "conversion, old (image_to_grid per image)"
+
+            def old_run() -> list:
+                return [old_one(g) for g in old_grays]
+
+        def new_run(size: int = chunk) -> list:
+            return [g for part in chunks(new_grays, size) for g in grid.images_to_grids(part)]
+
+        old_grids, new_grids = old_run(), new_run()
+        differ = sum(not ((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b)))
+                     for a, b in zip(old_grids, new_grids, strict=True))
+        print(f"grids: {n - differ} of {n} the same as git {args.old}'s")
+
+        # the new conversion's steps, each on the previous step's outputs (computed untimed), chunk by chunk
+        tiles = [grid.Tiles.of([grid.shrink_to_input(g) for g in part]) for part in chunks(new_grays)]
+        inks = [grid._ink_strength(t) for t in tiles]
+        masks = [grid._clean_mask(i) for i in inks]
+        strokes = [m.like(cv2.multiply(i.mosaic, m.mosaic)) for i, m in zip(inks, masks, strict=True)]
+        uprights = [grid._upright_in_box(s) for s in strokes]
+        thick = [grid._thicken(u) for u in uprights]
+        otsus = []  # the binarised ink, as the rules' tests get it
+        for i in inks:
+            levels = [grid._otsu_level(t) if alive else 255 for t, alive in zip(i.images(), i.alive, strict=True)]
+            otsus.append(i.like(np.greater(i.stack, np.array(levels, np.uint8)[:, None, None]).view(np.uint8)))
+        lined = [[m.view(bool) for m, ok in zip(o.images(), rules.may_hold_lines(o.stack, o.shapes) & o.alive,
+                                                 strict=True) if ok] for o in otsus]
+        edged = []
+        for o in otsus:
+            found, strips = rules.may_hold_margins(o.stack, o.shapes)
+            found &= o.alive
+            edged.append([(m.view(bool), d) for m, d, ok in zip(o.images(), strips, found, strict=True) if ok])
 
         rows: list[tuple[str, Callable[[], object]]] = [
-            ("decode, old (Pillow reduction)", lambda: [old_convert.decode_file(f) for f in files]),
+            ("decode, old", lambda: [old_convert.decode_file(f) for f in files]),
             ("decode, new", lambda: [decode_file(f) for f in files]),
-            ("conversion, old (stacked, chunks of 64)",
-             lambda: [old_stack.images_to_grids(old_grays[i : i + CHUNK]) for i in range(0, n, CHUNK)]),
-            ("conversion, new (image_to_grid per image)", lambda: [grid.image_to_grid(g) for g in new_grays]),
-            ("  1. ink strength", lambda: [grid.ink_strength(grid.shrink_to_input(g)) for g in new_grays]),
-            ("  2. Otsu threshold", lambda: [grid.otsu_mask(i) for i in inks]),
-            ("  2. ruled lines and boxes", lambda: [remove_rules(m.view(bool)) for m in masks]),
-            ("  2. scanner margins", lambda: [remove_margins(m) for m in lined]),
-            ("  2. all of clean_mask", lambda: [grid.clean_mask(i) for i in inks]),
-            ("  3. upright in the box", lambda: [grid.upright_in_box(s) for s in strokes]),
-            ("  4. stroke thickness", lambda: [grid.thicken(u) for u in uprights]),
+            (old_name, old_run),
+            (f"conversion, new (batched, chunks of {chunk})", new_run),
+            ("conversion, new (batched, chunks of 1024)", lambda: new_run(1024)),
+            ("  1. ink strength", lambda: [grid._ink_strength(t) for t in tiles]),
+            ("  2. all of the mask cleaning", lambda: [grid._clean_mask(i) for i in inks]),
+            ("  2. of which ruled lines and boxes, per image", lambda: [rules.remove_found_rules(m)
+                                                                    for part in lined for m in part]),
+            ("  2. of which scanner margins, per image", lambda: [rules.remove_found_margins(m, d)
+                                                              for part in edged for m, d in part]),
+            ("  3. upright in the box", lambda: [grid._upright_in_box(s) for s in strokes]),
+            ("  4. stroke thickness", lambda: [grid._thicken(u) for u in uprights]),
             ("  5. block counts", lambda: [grid.block_counts(t) for t in thick]),
         ]
         runs: dict[str, list[float]] = {name: [] for name, _ in rows}
@@ -137,13 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, fn in rows:  # interleaved: load spikes hit every row alike
                 runs[name].append(cpu_ms(fn, len(files) if name.startswith("decode") else n))
     med = {name: statistics.median(v) for name, v in runs.items()}
-    print(f"\nCPU ms per image, median of {args.repeats} runs, one process ({n} images; "
-          "the steps per image converted, each on its own inputs)")
+    n_lined, n_edged = sum(map(len, lined)), sum(map(len, edged))
+    print(f"\nCPU ms per image, median of {args.repeats} runs, one process ({n} images; the steps per image "
+          f"converted, each on its own inputs; the rules' per-image work on {n_lined} / {n_edged} images)")
     for name, _ in rows:
-        print(f"  {name:44s} {med[name]:8.4f} ms   (runs {min(runs[name]):.4f}-{max(runs[name]):.4f})")
-    old, new = med["conversion, old (stacked, chunks of 64)"], med["conversion, new (image_to_grid per image)"]
+        print(f"  {name:48s} {med[name]:8.4f} ms   (runs {min(runs[name]):.4f}-{max(runs[name]):.4f})")
+    old, new = med[old_name], med[f"conversion, new (batched, chunks of {chunk})"]
     print(f"\n  conversion: old / new = {old / new:.2f}x   decode: old / new = "
-          f"{med['decode, old (Pillow reduction)'] / med['decode, new']:.2f}x")
+          f"{med['decode, old'] / med['decode, new']:.2f}x")
     print("  load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     ok = new <= TARGET_MS
     print(f"  [{verdict(ok)}] conversion CPU per image {new:.4f} ms (target <= {TARGET_MS} ms)")

@@ -33,7 +33,7 @@ For each folder it prints the median (of R runs, default 3) images/s of:
     scale to 0..16, one ``predict`` call per file, in one process;
 
 then the cost per image of each stage in one process (decoding with
-``load_image``, the grid conversion (``image_to_grid``, OpenCV), the
+``load_image``, the grid conversion (``images_to_grids`` in the workers' chunks), the
 batched prediction, and what the main process spends per
 image in the all-cores run besides predicting: walk, stat, IPC, CSV), and
 the bound those costs set: decoding, the conversion's one resampling call
@@ -340,7 +340,7 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
 
     from batchdigits.defaults import DEFAULT_BATCH_SIZE
     from batchdigits.image.convert import decode_file
-    from batchdigits.image.grid import image_to_grid, pin_threads
+    from batchdigits.image.grid import images_to_grids, pin_threads
 
     pin_threads()  # as the workers do
 
@@ -357,7 +357,8 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
     for _ in range(repeats):
         grays = clock("decode", lambda: [decode_file(p)[0] for p in paths])
         grays = [g for g in grays if g is not None]
-        grids = clock("convert", lambda grays=grays: [image_to_grid(g) for g in grays])
+        grids = clock("convert", lambda grays=grays: [g for i in range(0, len(grays), CHUNK)
+                                                      for g in images_to_grids(grays[i : i + CHUNK])])
         flat = np.stack([g.reshape(64) for g in grids if g is not None]).astype(np.uint8)
         with threadpool_limits(1):  # as the main process predicts while the workers convert
             clock("predict", lambda flat=flat: [model.predict(flat[i : i + DEFAULT_BATCH_SIZE])
@@ -667,7 +668,7 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
           "files of each folder); main process: its own CPU in the --jobs 0 run less prediction")
     print(f"{'':42s}" + "".join(f"{f:>16s}" for f in folders))
     for key, name in (("decode", "decode (load_image, reduced to 64 px)"),
-                      ("convert", "grid conversion (image_to_grid, OpenCV)"),
+                      ("convert", "grid conversion (images_to_grids, workers' chunks)"),
                       ("predict", "prediction (batches of 512, 1 thread)")):
         print(f"{name:42s}" + "".join(f"{stages[f][key]:13.3f} ms" for f in folders))
     print(f"{'  of which its matrix products alone':42s}"

@@ -35,7 +35,7 @@ def test_throughput_quick_prints_every_issue_20_target(tmp_path):
     out = proc.stdout
     for line in ("floor: decode only, 1 process", "floor: decode only, 2 processes",
                  "classify CLI --jobs 1 (cold process)", "classify CLI --jobs 0 (2, cold process)",
-                 "grid conversion (image_to_grid, OpenCV)"):
+                 "grid conversion (images_to_grids, workers' chunks)"):
         assert line in out, line
     assert re.search(r"classify --backend dask, 2 workers of 1 thread, the client alone: -?[\d.]+ ms per image "
                      r".*\(\d+\.\d+ s, 130 rows\)", out)

@@ -34,17 +34,48 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     box, removed even when the digit touches it or nearly fills it.  Only
     the lines' own pixels go: a digit's bar touching a line stays.
     """
+    return remove_found_rules(mask) if may_hold_lines(*_stack_of_one(mask))[0] else mask
+
+
+def may_hold_lines(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """:func:`remove_rules`' cheap tests for many masks at once: which may hold a line (most digits cannot).
+
+    ``stack`` is ``(n, side, side)`` ``uint8`` 0/1, mask ``i`` at the top
+    left of ``stack[i]`` with shape ``shapes[i]`` and zeros around it, two
+    rows and columns at least.  Under 12 px a side there are no lines; nor
+    when the ink spans under 60 % of the columns, or no row of the ink
+    thickened vertically (a slightly tilted line steps between rows) is
+    that long.
+
+    >>> stack = np.zeros((2, 30, 30), np.uint8); stack[:, 2:20, 10:14] = 1; stack[1, 25, 1:26] = 1
+    >>> may_hold_lines(stack, np.array([[28, 28], [28, 28]])).tolist()
+    [False, True]
+    """
+    n, side = stack.shape[:2]
+    h, w = shapes[:, 0], shapes[:, 1]
+    wide = (h >= 12) & (w >= 12) & (np.count_nonzero(stack.any(axis=1), axis=1) >= 0.6 * w)
+    if wide.any():
+        tall = cv2.dilate(stack.reshape(-1, side), TALL)
+        rows = cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side)
+        rows[np.arange(side) >= h[:, None]] = 0  # thickened beyond the mask's last row
+        wide &= rows.max(axis=1) >= 0.6 * w
+    return wide
+
+
+def _stack_of_one(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One mask as the stack of one that :func:`may_hold_lines` and :func:`may_hold_margins` take."""
     h, w = mask.shape
-    if h < 12 or w < 12:
-        return mask
+    side = max(h, w) + 2
+    square = np.zeros((1, side, side), dtype=np.uint8)
+    square[0, :h, :w] = mask
+    return square, np.array([[h, w]])
+
+
+def remove_found_rules(mask: np.ndarray) -> np.ndarray:
+    """:func:`remove_rules` past its cheap tests (:func:`may_hold_lines`): a mask that may hold lines."""
+    h, w = mask.shape
     ink = _u8(mask)
-    if cv2.countNonZero(cv2.reduce(ink, 0, cv2.REDUCE_MAX)) < 0.6 * w:
-        return mask  # the ink is narrower than any line would be
-    # a slightly tilted line steps between rows: look for runs in a mask
-    # thickened vertically, then take the real pixels around them
     tall = cv2.dilate(ink, TALL)
-    if cv2.minMaxLoc(cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S))[1] < 0.6 * w:
-        return mask  # no row could hold a long line: most digits stop here
     mask = ink.view(bool)
     long_h = (cv2.dilate(_runs(tall, int(0.6 * w), axis=1), TALL) & ink).view(bool)
     bands, merged = _find_bands(mask, long_h)
@@ -243,58 +274,103 @@ def remove_margins(mask: np.ndarray) -> np.ndarray:
     within the corner's third of the image.  A digit's own bar along the
     edge of a tight crop stays: it is joined to the rest of the digit.
     """
+    found, strips = may_hold_margins(*_stack_of_one(mask))
+    return remove_found_margins(mask, strips[0]) if found[0] else mask
+
+
+def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`remove_margins`' tests for many masks at once: which have a strip or ink in a corner.
+
+    ``stack`` and ``shapes`` as for :func:`may_hold_lines`.  A mask under
+    12 px a side, or without ink on its edges (most scans), has neither; a
+    strip is what :func:`_strip_depths` finds from a side; ink in a corner
+    is ink on both edges that meet there, within a third of the side from
+    the corner: where a dark corner would show.  Also returns the strips'
+    depths, ``(n, 4)``: from the left, right, top and bottom edge (0: none).
+
+    >>> stack = np.zeros((2, 30, 30), np.uint8); stack[:, 5:20, 10:14] = 1; stack[1, :, :3] = 1
+    >>> found, strips = may_hold_margins(stack, np.array([[28, 28], [28, 28]]))
+    >>> found.tolist(), strips[1].tolist()
+    ([False, True], [3, 0, 0, 0])
+    """
+    n = len(stack)
+    h, w = shapes[:, 0], shapes[:, 1]
+    i = np.arange(n)
+    top, bottom, left, right = stack[:, 0], stack[i, h - 1], stack[:, :, 0], stack[i, :, w - 1]
+    found = (h >= 12) & (w >= 12) & (top.any(axis=1) | bottom.any(axis=1) | left.any(axis=1) | right.any(axis=1))
+    depths = np.zeros((n, 4), dtype=np.int64)
+    if not found.any():
+        return found, depths
+    stack, h, w, top, bottom, left, right = (a[found] for a in (stack, h, w, top, bottom, left, right))
+    columns = np.count_nonzero(stack, axis=1) / h[:, None]  # the columns' fill, then the rows'
+    rows = np.count_nonzero(stack, axis=2) / w[:, None]
+    m = len(stack)
+    strips = _strip_depths(np.concatenate([columns, columns, rows, rows]), np.concatenate([w, w, h, h]),
+                           np.repeat([False, True, False, True], m)).reshape(4, m).T
+    depths[found] = strips
+    rows3, cols3 = (h // 3)[:, None], (w // 3)[:, None]
+    x, y = np.arange(stack.shape[2]), np.arange(stack.shape[1])
+    near_left, near_right = x < cols3, (x >= w[:, None] - cols3) & (x < w[:, None])
+    near_top, near_bottom = y < rows3, (y >= h[:, None] - rows3) & (y < h[:, None])
+    corners = (
+        ((top & near_left).any(axis=1) & (left & near_top).any(axis=1))
+        | ((top & near_right).any(axis=1) & (right & near_top).any(axis=1))
+        | ((bottom & near_left).any(axis=1) & (left & near_bottom).any(axis=1))
+        | ((bottom & near_right).any(axis=1) & (right & near_bottom).any(axis=1))
+    )
+    found[found] = strips.any(axis=1) | corners
+    return found, depths
+
+
+def _strip_depths(fill: np.ndarray, size: np.ndarray, reverse: np.ndarray) -> np.ndarray:
+    """How many lines from the edge form a dark strip (0: none), for each row of ``fill``.
+
+    Row ``i``'s first ``size[i]`` values are the fill of the lines (columns
+    or rows) across a mask, read from the start, or from the end where
+    ``reverse[i]``.  A strip is a run of nearly full lines (60 %) at the
+    edge and up to two more of its soft edge (30 %), at most a fifth of the
+    mask, with paper after it.
+
+    >>> _strip_depths(np.array([[0.9, 0.8, 0.4, 0.1] + [0.0] * 16]), np.array([20]), np.array([False])).tolist()
+    [3]
+    """
+    k = np.arange(fill.shape[1] + 1)  # and one line past the end, of fill -1
+    index = np.where(reverse[:, None], size[:, None] - 1 - k, k)
+    row = np.arange(len(fill))[:, None]
+    lines = np.where(k < size[:, None], fill[row, np.clip(index, 0, fill.shape[1] - 1)], -1.0)
+    full = np.argmax(lines < 0.6, axis=1)
+    depth = full.copy()
+    row = row[:, 0]
+    for _ in range(2):  # its soft edge
+        depth += (depth < np.minimum(size, full + 2)) & (lines[row, depth] >= 0.3)
+    found = (full > 0) & (depth <= 0.2 * size) & (depth < size) & (lines[row, depth] < 0.3)
+    return np.where(found, depth, 0)
+
+
+def remove_found_margins(mask: np.ndarray, strips: np.ndarray) -> np.ndarray:
+    """:func:`remove_margins` past its tests: a mask with a strip or a corner (:func:`may_hold_margins`).
+
+    ``strips`` are the depths of its strips from the left, right, top and bottom edge.
+    """
     h, w = mask.shape
-    if h < 12 or w < 12:
-        return mask
     ink = _u8(mask)
-    if cv2.countNonZero(ink) == cv2.countNonZero(ink[1:-1, 1:-1]):
-        return mask  # no ink on the edges: no strip, no corner; most scans stop here
     mask = ink.view(bool)
     margin = np.zeros_like(mask)  # the strips' lines
-    for axis, size in ((0, w), (1, h)):  # the columns' fill (left, right), then the rows'
-        fill = np.count_nonzero(mask, axis=axis) / mask.shape[axis]
-        for step in (1, -1):
-            depth = _strip_depth(fill[::step], size)
-            if depth:
-                edge = slice(0, depth) if step == 1 else slice(size - depth, size)
-                if axis == 0:
-                    margin[:, edge] = True
-                else:
-                    margin[edge, :] = True
-    strips = bool(margin.any())
-    if not strips and not _ink_in_a_corner(mask):
-        return mask  # most scans stop here
+    left, right, top, bottom = (int(d) for d in strips)
+    if left:
+        margin[:, :left] = True
+    if right:
+        margin[:, w - right :] = True
+    if top:
+        margin[:top] = True
+    if bottom:
+        margin[h - bottom :] = True
+    in_strips = bool(margin.any())
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_32S)
     x, y, bw, bh = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     touches = ((y == 0) | (y + bh == h)) & ((x == 0) | (x + bw == w))
     drop = touches & (bh <= h / 3) & (bw <= w / 3)  # a dark corner
-    if strips:  # wholly inside a strip: no pixel outside it
+    if in_strips:  # wholly inside a strip: no pixel outside it
         drop |= np.bincount(labels[mask & ~margin], minlength=count) == 0
     drop[0] = False  # the paper
     return mask & ~drop[labels] if drop.any() else mask
-
-
-def _ink_in_a_corner(mask: np.ndarray) -> bool:
-    """Ink on both edges near some corner: where a dark corner would show."""
-    h, w = mask.shape
-    rows, cols = h // 3, w // 3
-    corners = (
-        (mask[0, :cols], mask[:rows, 0]),
-        (mask[0, w - cols :], mask[:rows, -1]),
-        (mask[-1, :cols], mask[h - rows :, 0]),
-        (mask[-1, w - cols :], mask[h - rows :, -1]),
-    )
-    return any(along.any() and down.any() for along, down in corners)
-
-
-def _strip_depth(fill: np.ndarray, size: int) -> int:
-    """How many lines from the edge form a dark strip (0: none)."""
-    full = 0
-    while full < len(fill) and fill[full] >= 0.6:
-        full += 1
-    depth = full
-    while depth < min(len(fill), full + 2) and fill[depth] >= 0.3:  # its soft edge
-        depth += 1
-    if full == 0 or depth > 0.2 * size or depth >= len(fill) or fill[depth] >= 0.3:
-        return 0
-    return depth

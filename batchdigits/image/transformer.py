@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
 
-from .grid import image_to_grid
+from .grid import images_to_grids
 
 FEATURE_NAMES = np.asarray([f"pixel_{r}_{c}" for r in range(8) for c in range(8)], dtype=object)
 
@@ -45,8 +45,7 @@ class GridTransformer(TransformerMixin, BaseEstimator):
         """``(n, 64)`` float64 grids of the images in ``X``."""
         images = self._images(X, reset=False)
         out = np.zeros((len(images), 64), dtype=np.float64)
-        for i, image in enumerate(images):
-            grid = image_to_grid(image)
+        for i, grid in enumerate(images_to_grids(list(images))):  # converted together: fewer calls
             if grid is not None:
                 out[i] = grid.ravel()
         return out

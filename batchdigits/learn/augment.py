@@ -3,7 +3,7 @@
 Each ``load_digits`` grid is drawn back as a picture (:mod:`batchdigits.image.render`),
 distorted the way real scans differ from NIST's bitmaps (slant, rotation,
 aspect ratio, stroke width, a small elastic wobble), and converted again with
-:func:`batchdigits.image.grid.image_to_grid`.  The classifier then learns what the
+:func:`batchdigits.image.grid.images_to_grids`.  The classifier then learns what the
 conversion makes of real handwriting, not only the ideal grids.  Every
 grid's distortion is seeded by its index, so results do not depend on the
 number of worker processes.
@@ -25,7 +25,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import ndimage
 
-from ..image.grid import image_to_grid
+from ..image.grid import images_to_grids
 from ..image.render import grid_to_bitmap, grid_to_image
 
 SIZE = 48  # drawn digit, px
@@ -85,17 +85,16 @@ def distorted_grids(
     Returns the new grids and, for each, the index in ``X`` (plus ``start``)
     it came from; a grid whose distortion came out blank is dropped.
     """
-    out, source = [], []
+    images = []
     for i, grid in enumerate(np.asarray(X)):
         rng = np.random.default_rng([seed, start + i])
         img = grid_to_image(grid.reshape(8, 8), SIZE)
         if y is not None and y[i] == 1 and rng.random() < BASE_SHARE:
             img = add_base(img, rng)
-        converted = image_to_grid(distort(img, rng))
-        if converted is not None:
-            out.append(converted.ravel())
-            source.append(start + i)
-    return np.asarray(out, np.float64).reshape(-1, 64), np.asarray(source, np.int64)
+        images.append(distort(img, rng))
+    kept = [(start + i, g.ravel()) for i, g in enumerate(images_to_grids(images)) if g is not None]
+    return (np.asarray([g for _, g in kept], np.float64).reshape(-1, 64),
+            np.asarray([i for i, _ in kept], np.int64))
 
 
 def distorted_parallel(
@@ -156,15 +155,18 @@ def _stroke_chunk(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from .glyphs import FORMS, choose_form, draw_digit
 
-    out, labels, forms = [], [], []
+    images, drawn = [], []
     for d, k in keys:
         rng = np.random.default_rng([seed, d, k])
         form = choose_form(d, rng)
         img = draw_digit(d, rng, form)
-        grid = image_to_grid(distort(img, rng) if distorted else img)
+        images.append(distort(img, rng) if distorted else img)
+        drawn.append((d, list(FORMS[d]).index(form)))
+    out, labels, forms = [], [], []
+    for grid, (d, form_number) in zip(images_to_grids(images), drawn, strict=True):  # converted together
         if grid is not None:
             out.append(grid.ravel())
             labels.append(d)
-            forms.append(list(FORMS[d]).index(form))
+            forms.append(form_number)
     grids = np.asarray(out, np.float64).reshape(-1, 64)
     return grids, np.asarray(labels, np.int64), np.asarray(forms, np.int64)

@@ -17,7 +17,6 @@ decided "not a digit" left out), saved, and used for pass 2.
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -115,7 +114,7 @@ def _predicted(batches: Iterator[Batch], settings: Settings, shared: object) -> 
         for slot, reading in batch:
             if reading is not None and reading.grid is not None:
                 digit, conf = next(labels)
-                reading = dataclasses.replace(reading, digit=digit, confidence=conf, grid=None)
+                reading = reading._replace(digit=digit, confidence=conf, grid=None)
             out.append((slot, reading))
         answers = []
         yield out

@@ -47,8 +47,8 @@ def adapted_results(
     on_phase: Phase | None = None,
     on_adapted: Callable[[dict[str, object]], None] | None = None,
     learn: Callable[[DigitModel], None] | None = None,
-) -> Iterator[Result]:
-    """Rows of ``found`` predicted by ``model`` adapted to all their grids.
+) -> Iterator[list[Result]]:
+    """Rows of ``found`` predicted by ``model`` adapted to all their grids, a batch at a time.
 
     ``on_phase`` hears of each pass-1 batch (files converted) and of the
     start of adaptation and of pass 2; ``on_adapted`` gets what the
@@ -84,7 +84,7 @@ def adapted_results(
             for batch in batches:
                 if shared is None:
                     batch = predict_here(batch, adapted)
-                yield from results(batch, settings.min_confidence, corrections)
+                yield results(batch, settings.min_confidence, corrections)
 
 
 def _predicted(batches: Iterator[Batch], settings: Settings, shared: object) -> Iterator[Batch]:

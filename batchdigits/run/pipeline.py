@@ -139,11 +139,24 @@ def iter_results(
     hash tells whether the label still applies) and gets a ``reviewed`` row.
     The model is not loaded at all when no file needs reading.
     """
+    for batch in iter_result_batches(found, model, settings, on_skip, known):
+        yield from batch
+
+
+def iter_result_batches(
+    found: Iterable[Found],
+    model: Model,
+    settings: Settings = Settings(),
+    on_skip: Callable[[Found], None] | None = None,
+    known: Known = Known(),
+) -> Iterator[list[Result]]:
+    """:func:`iter_results` a batch (up to ``settings.batch_size`` files) at a time:
+    :mod:`batchdigits.run.classify` writes the CSV a batch at a time."""
     with worker_model(model, settings) as shared:
         for batch in iter_read(found, settings, on_skip, known, shared):
             if shared is None:
                 batch = predict_here(batch, model)
-            yield from results(batch, settings.min_confidence, known.corrections)
+            yield results(batch, settings.min_confidence, known.corrections)
 
 
 Batch = list[tuple[Slot, "Reading | None"]]

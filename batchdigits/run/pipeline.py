@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 import numpy as np
 
@@ -77,12 +77,11 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are error rows, never decoded
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """A row, the stamp of its file (for the incremental state), and whether it was reused.
 
     ``stale_review`` says a person's correction was not applied: the file
-    changed since it was reviewed.
+    changed since it was reviewed.  (A named tuple: one is made per file.)
     """
 
     row: Row

@@ -22,8 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 IMAGE_EXTENSIONS = frozenset(
     ".png .jpg .jpeg .bmp .gif .tif .tiff .webp .pgm .ppm .pbm .pnm".split()
@@ -36,9 +35,9 @@ class NotRegularFile(OSError):
     """An input that is a FIFO, socket or device; ``str(err)`` is the reason."""
 
 
-@dataclass(frozen=True)
-class Found:
-    """One file found: its OS path, its path relative to the root, and a note.
+class Found(NamedTuple):
+    """One file found: its OS path, its path relative to the root, and a note
+    (a named tuple: the walk makes one per file).
 
     ``kind`` is ``"image"`` (to classify), ``"other"`` (skipped: not an image
     extension) or ``"unlistable"`` (a directory that could not be read;

@@ -2,10 +2,13 @@
 
     python benchmarks/throughput.py [--quick] [--files N] [--small K] [--large M] [--repeats R]
                                     [--startup-files S] [--startup-repeats T] [--keep DIR]
+                                    [--client-cpu-only]
 
 ``--quick``: small folders and one run each (N 200, K 2000, M 10, R 1, S 500,
 T 1), a smoke test whose figures mean little; the defaults are issue 20's
-sizes (N 2000, K 20000, M 150, R 3, S 5000, T 5).
+sizes (N 2000, K 20000, M 150, R 3, S 5000, T 5).  ``--client-cpu-only``: only
+the small folder and only issue 20's first two figures (the CLI main process's
+and the dask client's CPU per image, below), R runs each.
 
 Generates three folders of scan-like digit files in a temporary directory:
 
@@ -558,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--startup-repeats", type=int,
                     help=f"runs per start-up figure (median; default {FULL['startup_repeats']})")
     ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the files")
+    ap.add_argument("--client-cpu-only", action="store_true",
+                    help="only the main process's and the dask client's CPU per image, on the small folder")
     ap.add_argument("--grain", type=float, default=6.0,
                     help="paper grain (noise sigma, 0..255) of the large scans; 0 = perfectly smooth")
     args = ap.parse_args(argv)
@@ -584,6 +589,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         root = Path(tempfile.mkdtemp(prefix="bd-throughput-"))
     try:
+        if args.client_cpu_only:
+            rng = np.random.default_rng(0)
+            t0 = time.perf_counter()
+            generate_small(root / "small", args.small, _bases(rng, min(N_SMALL_BASES, max(10, args.small // 10))), rng)
+            print(f"data: small = {args.small} single-digit scans 40-220 px, generated in "
+                  f"{time.perf_counter() - t0:.1f} s under {root}")
+            (root / "out").mkdir(exist_ok=True)
+            return client_cpu(args, root / "small", root / "out")
         mix, large, small, st = generate(root, args.files, args.large, grain=args.grain, n_small=args.small)
         outdir = root / "out"
         outdir.mkdir(exist_ok=True)
@@ -790,6 +803,44 @@ def issue20_runs(args, small: Path, outdir: Path, out: Path) -> dict:
           "(benchmarks/memory.py's run_measured) ...", flush=True)
     extra["memory"] = peak_memory(small, outdir / "memory.csv")
     return extra
+
+
+def client_cpu(args, small: Path, outdir: Path) -> int:
+    """``--client-cpu-only``: the CLI main process's and the dask client's CPU per image
+    (the slopes of :func:`issue20_report`), and their two targets."""
+    n_small = len(list_files(small))
+    few = min(max(2 * CHUNK, n_small // 10), n_small // 2)
+    part = linked_subset(small, outdir.parent / "small-part", few)
+    out = outdir / "tmp.csv"
+    print(f"main process CPU: classify CLI --jobs 0 on {few} and {n_small} small files (x{args.repeats}) ...",
+          flush=True)
+    for _ in range(args.repeats):
+        for folder in (part, small):
+            classify_cli(folder, 0, out, "cliN")
+            print(f"  --jobs 0 {folder.name:10s} main process CPU {MAIN_CPU[('cliN', folder.name)][-1]:6.2f} s",
+                  flush=True)
+    main_slope = per_image_slope(MAIN_CPU[("cliN", small.name)], MAIN_CPU[("cliN", part.name)], n_small, few)
+    print(f"dask: a real cluster (dask scheduler + 2 x dask worker --nthreads 1 on 127.0.0.1), "
+          f"classify --backend dask on {few} and {n_small} small files (x{args.repeats}) ...", flush=True)
+    dask = dask_runs(small, part, outdir, args.repeats)
+    client_slope = per_image_slope(dask["cpu"]["small"], dask["cpu"][part.name], n_small, few)
+    wall = statistics.median(dask["wall"]["small"])
+    print()
+    print(f"Issue 20 targets, CPU per image ({few} -> {n_small} small files, medians of {args.repeats}; "
+          f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} now)")
+    missed = 0
+    for name, value, extra in (
+        ("main-process CPU per image, --jobs 0, small scans", main_slope,
+         f"{statistics.median(MAIN_CPU[('cliN', small.name)]) * 1000 / n_small:.4f} ms with its start-up"),
+        ("dask client CPU per image, 2-worker cluster", client_slope,
+         f"{statistics.median(dask['cpu']['small']) * 1000 / n_small:.4f} ms with its start-up; "
+         f"{n_small / wall:,.0f} images/s end to end"),
+    ):
+        ok = value <= 0.03
+        missed += not ok
+        print(f"  [{verdict(ok)}] {name:52s} {value:9.4f} ms (target <= 0.03 ms; {extra}; "
+              f"bound {bound(value)} images/s)")
+    return 0
 
 
 def bound(ms_per_image: float) -> str:

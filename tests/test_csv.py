@@ -158,3 +158,32 @@ def test_a_second_run_replaces_the_csv_in_full(tmp_path):
     run_cli("classify", folder, "--out", out, "--jobs", "1")
 
     assert [r["path"] for r in read_csv(out)] == ["b.png"]
+
+
+def test_rows_written_a_batch_at_a_time_are_the_bytes_of_one_row_at_a_time(tmp_path):
+    """A run writes its CSV a batch at a time (``CsvOut.write_rows``): the same bytes and
+    hash as row by row, awkward names included -- a name holding ``\\r\\n`` falls back to
+    row by row, since the batch is formatted with ``\\r\\n`` ends turned into ``\\n``."""
+    from batchdigits.run.write import CsvOut, Row
+
+    names = ["plain.png", "comma,name.png", 'quote"d.png', "cr\rname.png", "lf\nname.png",
+             "crlf\r\nname.png", "back\\\\slash.png", "bad\\xff.png", "ünï.png"]
+    batches = [
+        [Row(n, i % 10, 0.5 + i / 100, "ok") for i, n in enumerate(names) if "\r" not in n],  # the fast path
+        [Row(n, None, None, "error", f"cannot decode {n}") for n in names],  # the fallback
+        [],
+        [Row("blank.png", None, None, "blank"), Row("x.png", 7, 0.9999996, "low_confidence")],
+    ]
+    one, many = tmp_path / "one.csv", tmp_path / "many.csv"
+    with open(one, "w", encoding="utf-8", newline="") as fh_one, \
+            open(many, "w", encoding="utf-8", newline="") as fh_many:
+        by_row, by_batch = CsvOut(fh_one), CsvOut(fh_many)
+        for batch in batches:
+            for row in batch:
+                by_row.write(row)
+            by_batch.write_rows(batch)
+        assert by_batch.sha256() == by_row.sha256()
+
+    assert many.read_bytes() == one.read_bytes()
+    rows = read_csv(many)
+    assert [r["path"] for r in rows] == [row.path for batch in batches for row in batch]

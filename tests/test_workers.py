@@ -53,3 +53,61 @@ def test_adapt_predicts_its_second_pass_in_the_workers(tmp_path, default_model, 
     assert report.adaptation is not None and report.found == 12
     assert out.read_bytes() == local.read_bytes()
     assert np.all([r["status"] in ("ok", "low_confidence") for r in read_csv(out)])
+
+
+def test_a_worker_answers_a_chunk_with_a_few_lists_not_an_object_per_file(tmp_path, default_model):
+    """``read_chunk`` takes a file as its path alone, or as a Task when more is asked, and
+    answers the chunk as one ``Readings``: what crosses back to the main process is a few
+    objects whatever the chunk's size (unpickling one object per file cost the main process
+    more than anything else it did with a worker's answer)."""
+    import hashlib
+    import pickle
+    import pickletools
+
+    from batchdigits.image.convert import Task
+    from batchdigits.run.pipeline import numpy_form
+
+    folder = scans(tmp_path / "in", 3)
+    (folder / "z-bad.png").write_bytes(b"not an image")
+    files = [str(p) for p in sorted(folder.iterdir())]
+    items = [files[0], Task(files[1], want_sha256=True), Task(files[2], "not a regular file"), files[3]]
+    form = numpy_form(default_model)
+
+    data = pickle.dumps(reading.read_chunk(items, form), protocol=pickle.HIGHEST_PROTOCOL)
+    answer = pickle.loads(data)
+
+    assert isinstance(answer, reading.Readings) and len(answer) == 4
+    objects = sum(op.name in ("BUILD", "REDUCE", "NEWOBJ", "NEWOBJ_EX") for op, _, _ in pickletools.genops(data))
+    assert objects <= 2  # the Readings itself: no object per file
+    got = list(answer)
+    assert got == [reading.read_chunk([item], form)[0] for item in items]  # the same as one file at a time
+    assert got[0].digit in (0, 1) and 0 < got[0].confidence <= 1 and got[0].sha256 == ""
+    assert got[1].sha256 == hashlib.sha256(open(files[1], "rb").read()).hexdigest()
+    assert (got[2].digit, got[2].error) == (None, "not a regular file")
+    assert got[3].digit is None and got[3].error
+    assert [answer[i] for i in range(4)] == got
+
+
+def test_a_dask_cluster_gets_tasks_of_up_to_1024_files(tmp_path, default_model, monkeypatch):
+    """distributed costs the client about 5 ms of CPU per task whatever its size, so a
+    cluster gets tasks of up to ``DASK_CHUNK_SIZE`` files; local workers keep ``CHUNK_SIZE``."""
+    from batchdigits.io.files import walk
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(150):
+        (folder / f"f{i:03d}.png").write_bytes(b"")  # never read here: only stat'ed
+    sent: dict[str, list[int]] = {}
+
+    def recording(func, chunks, jobs, backend="loky", *args, **kwargs):
+        for chunk in chunks:
+            sent.setdefault(backend, []).append(len(chunk))
+            yield [reading.worker_died(item) for item in chunk]
+
+    monkeypatch.setattr(pipeline, "map_ordered", recording)
+    for backend in ("loky", "dask"):
+        rows = list(pipeline.iter_rows(walk(str(folder)), default_model, Settings(backend=backend)))
+        assert len(rows) == 150
+
+    assert sent == {"loky": [64, 64, 22], "dask": [150]}
+    assert pipeline.DASK_CHUNK_SIZE == 1024

@@ -26,7 +26,7 @@ import functools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -45,13 +45,13 @@ class ClusterError(Unusable):
 
 
 def cluster_map(
-    func: Callable[..., list[R]],
+    func: Callable[..., Sequence[R]],
     chunks: Iterator[list[T]],
     scheduler: str | None,
     died: Callable[[T], R] | None,
     shared: object = None,
     timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
-) -> Iterator[list[R]]:
+) -> Iterator[Sequence[R]]:
     """Yield ``func(chunk)`` for every chunk, in input order, computed on the cluster.
 
     With ``shared``, each task is ``func(chunk, shared=shared)``, ``shared`` sent to
@@ -83,14 +83,14 @@ def cluster_map(
 
 
 def _ordered(
-    client: Any, func: Callable[[list[T]], list[R]], chunks: Iterator[list[T]], died: Callable[[T], R] | None,
-) -> Iterator[list[R]]:
+    client: Any, func: Callable[[list[T]], Sequence[R]], chunks: Iterator[list[T]], died: Callable[[T], R] | None,
+) -> Iterator[Sequence[R]]:
     from distributed import KilledWorker
 
     window = 2 * max(1, _threads(client))
     in_flight: deque[tuple[list[T], Any]] = deque()
 
-    def answer() -> list[R]:
+    def answer() -> Sequence[R]:
         chunk, future = in_flight.popleft()
         try:
             return future.result()
@@ -146,7 +146,7 @@ def silence_distributed_logs() -> None:
                 handler.setLevel(silent)
 
 
-def _alone(client: Any, func: Callable[[list[T]], list[R]], item: T, died: Callable[[T], R]) -> R:
+def _alone(client: Any, func: Callable[[list[T]], Sequence[R]], item: T, died: Callable[[T], R]) -> R:
     """``func([item])[0]`` as a task of its own: a dead worker is this item's."""
     from distributed import KilledWorker
 

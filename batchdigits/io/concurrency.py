@@ -23,7 +23,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -58,7 +58,7 @@ def default_jobs() -> int:
 
 
 def map_ordered(
-    func: Callable[..., list[R]],
+    func: Callable[..., Sequence[R]],
     chunks: Iterable[list[T]],
     jobs: int,
     backend: str = "loky",
@@ -66,7 +66,7 @@ def map_ordered(
     died: Callable[[T], R] | None = None,
     shared: object = None,
     scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
-) -> Iterator[list[R]]:
+) -> Iterator[Sequence[R]]:
     """Yield ``func(chunk)`` (one answer per item) for every chunk, in input order.
 
     With ``shared`` given, each call is ``func(chunk, shared)``: a dask cluster
@@ -100,9 +100,9 @@ def map_ordered(
 
 
 def _surviving(
-    func: Callable[[list[T]], list[R]], chunks: Iterator[list[T]], n_jobs: int,
+    func: Callable[[list[T]], Sequence[R]], chunks: Iterator[list[T]], n_jobs: int,
     died: Callable[[T], R] | None,
-) -> Iterator[list[R]]:
+) -> Iterator[Sequence[R]]:
     """``_parallel`` that survives dying workers (see the module docstring)."""
     while True:
         in_flight: deque[list[T]] = deque()  # handed to the workers, answer not yet yielded
@@ -125,7 +125,7 @@ def _recorded(chunks: Iterator[list[T]], into: deque[list[T]]) -> Iterator[list[
         yield chunk
 
 
-def _alone(func: Callable[[list[T]], list[R]], item: T, n_jobs: int, died: Callable[[T], R]) -> R:
+def _alone(func: Callable[[list[T]], Sequence[R]], item: T, n_jobs: int, died: Callable[[T], R]) -> R:
     """``func([item])[0]`` in a worker of its own call: a death is this item's."""
     try:
         return next(iter(_parallel(func, iter([[item]]), n_jobs)))[0]
@@ -149,10 +149,10 @@ class InWorker(Generic[T, R]):
     """``func`` as a local worker runs it: first making sure the worker exits
     when the process ``parent`` dies."""
 
-    func: Callable[[list[T]], list[R]]
+    func: Callable[[list[T]], Sequence[R]]
     parent: int
 
-    def __call__(self, chunk: list[T]) -> list[R]:
+    def __call__(self, chunk: list[T]) -> Sequence[R]:
         global _IN_WORKER
         if not _IN_WORKER and os.getpid() != self.parent:
             _IN_WORKER = True

@@ -43,6 +43,20 @@ class CsvWriter:
         """One row; fields are quoted as needed."""
         self._writer.writerow(fields)
 
+    def writerows(self, rows: list[list[str]]) -> None:
+        """Several rows, the same bytes as one :meth:`writerow` each, formatted and
+        written in one go (a run writes its rows a batch at a time)."""
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+        text = buffer.getvalue()
+        if text.count("\r\n") != len(rows):  # a field holds "\r\n" itself: line by line
+            for fields in rows:
+                self.writerow(fields)
+            return
+        text = text.replace("\r\n", "\n")
+        self._digest.update(text.encode("utf-8"))
+        self._fh.write(text)
+
     def sha256(self) -> str:
         """Hex SHA-256 of everything written so far."""
         return self._digest.hexdigest()

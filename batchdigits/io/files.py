@@ -22,8 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 IMAGE_EXTENSIONS = frozenset(
     ".png .jpg .jpeg .bmp .gif .tif .tiff .webp .pgm .ppm .pbm .pnm".split()
@@ -36,9 +35,9 @@ class NotRegularFile(OSError):
     """An input that is a FIFO, socket or device; ``str(err)`` is the reason."""
 
 
-@dataclass(frozen=True)
-class Found:
-    """One file found: its OS path, its path relative to the root, and a note.
+class Found(NamedTuple):
+    """One file found: its OS path, its path relative to the root, and a note
+    (a named tuple: the walk makes one per file).
 
     ``kind`` is ``"image"`` (to classify), ``"other"`` (skipped: not an image
     extension) or ``"unlistable"`` (a directory that could not be read;
@@ -99,8 +98,8 @@ def _listing(
     except OSError as exc:
         yield Found(path, rel.rstrip("/") or ".", "unlistable", _reason(exc))
         return
-    for entry, is_dir in entries:
-        child_rel = rel + csv_name(entry.name)
+    for entry, is_dir, name in entries:
+        child_rel = rel + name
         if is_dir:
             if recursive:
                 problem = _first_visit(entry, seen)
@@ -119,10 +118,12 @@ def _listing(
             yield Found(entry.path, child_rel, "image")
 
 
-def _sorted_entries(path: str) -> list[tuple[os.DirEntry[str], bool]]:
+def _sorted_entries(path: str) -> list[tuple[os.DirEntry[str], bool, str]]:
+    """The folder's entries, whether each is a folder, and each one's name as text
+    (:func:`csv_name`), sorted as the relative paths sort (a folder as ``name/``)."""
     with os.scandir(path) as it:
-        entries = [(e, _is_dir(e)) for e in it]
-    entries.sort(key=lambda item: csv_name(item[0].name) + ("/" if item[1] else ""))
+        entries = [(e, _is_dir(e), csv_name(e.name)) for e in it]
+    entries.sort(key=lambda item: item[2] + "/" if item[1] else item[2])
     return entries
 
 
@@ -168,6 +169,8 @@ def csv_name(name: str) -> str:
     >>> csv_name("a\\\\xff.png"), csv_name(os.fsdecode(b"a\\xff.png"))
     ('a\\\\\\\\xff.png', 'a\\\\xff.png')
     """
+    if name.isascii() and "\\" not in name:
+        return name  # most names: nothing to escape (asked of every file walked)
     doubled = os.fsencode(name).replace(b"\\", b"\\\\")  # never inside a UTF-8 sequence
     return doubled.decode("utf-8", errors="backslashreplace")
 

@@ -17,12 +17,11 @@ decided "not a digit" left out), saved, and used for pass 2.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 import pickle
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO
 
 import numpy as np
@@ -51,8 +50,8 @@ def adapted_results(
     on_phase: Phase | None = None,
     on_adapted: Callable[[dict[str, object]], None] | None = None,
     learn: Callable[[DigitModel], None] | None = None,
-) -> Iterator[Result]:
-    """Rows of ``found`` predicted by ``model`` adapted to all their grids.
+) -> Iterator[list[Result]]:
+    """Rows of ``found`` predicted by ``model`` adapted to all their grids, a batch at a time.
 
     ``on_phase`` hears of each pass-1 batch (files converted) and of the
     start of adaptation and of pass 2; ``on_adapted`` gets what the
@@ -84,7 +83,7 @@ def adapted_results(
             spool.seek(0)  # flushes what is still buffered
         with worker_model(adapted, settings) as shared:
             for batch in _predicted(_batches(spool, spool_name), settings, shared, adapted, folder):
-                yield from results(batch, settings.min_confidence, corrections)
+                yield results(batch, settings.min_confidence, corrections)
 
 
 def _predicted(batches: Iterator[Batch], settings: Settings, shared: WorkerModel | None, model: DigitModel,
@@ -109,7 +108,7 @@ def _predicted(batches: Iterator[Batch], settings: Settings, shared: WorkerModel
     answers: list[tuple[int, float]] = []
     read = functools.partial(read_grids, layer=folder.layer if folder is not None else None)
     if shared is None:
-        parts: Iterable[list[tuple[int, float]]] = (read(chunk, model) for chunk in chunks())
+        parts: Iterable[Sequence[tuple[int, float]]] = (read(chunk, model) for chunk in chunks())
     else:
         parts = map_ordered(read, chunks(), settings.jobs or default_jobs(), settings.backend,
                             settings.scheduler, shared=shared, scheduler_timeout=settings.scheduler_timeout)
@@ -123,7 +122,7 @@ def _predicted(batches: Iterator[Batch], settings: Settings, shared: WorkerModel
         for slot, reading in batch:
             if reading is not None and reading.grid is not None:
                 digit, conf = next(labels)
-                reading = dataclasses.replace(reading, digit=digit, confidence=conf, grid=None)
+                reading = reading._replace(digit=digit, confidence=conf, grid=None)
             out.append((slot, reading))
         answers = []
         yield out

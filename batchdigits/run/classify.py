@@ -21,14 +21,14 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from ..image.grid import GRID_VERSION
-from ..io.atomic import is_temp_for, naming, remove_stale_temps, temp_beside
+from ..io.atomic import naming, remove_stale_temps, temp_beside, temp_prefix
 from ..io.files import walk
 from ..learn.builtin import default_model_ref
 from ..learn.modelref import ModelRef
 from .corrections import Corrections
 from .incremental import Previous, StateWriter, open_previous, run_header, write_state
 from .lock import output_lock
-from .pipeline import Known, Model, Result, Settings, iter_results
+from .pipeline import Known, Model, Result, Settings, iter_result_batches
 from .report import Report
 from .origin import record_origin
 from .state import origin_path, own_file_names, state_path
@@ -45,11 +45,12 @@ def own_files_filter(out: str | None) -> Callable[[str], bool] | None:
     out_abs = os.path.abspath(out)
     out_dir = os.path.realpath(os.path.dirname(out_abs))
     names = own_file_names(out_abs)
-    targets = (out_abs, state_path(out_abs), origin_path(out_abs))
+    # is_temp_for(target, name), its prefixes made once: this is asked of every file walked
+    temp_prefixes = tuple(temp_prefix(t) for t in (out_abs, state_path(out_abs), origin_path(out_abs)))
 
     def ignore(path: str) -> bool:
         name = os.path.basename(path)
-        if name not in names and not any(is_temp_for(t, name) for t in targets):
+        if name not in names and not (name.startswith(temp_prefixes) and name.endswith(".tmp")):
             return False
         return os.path.realpath(os.path.dirname(os.path.abspath(path))) == out_dir
 
@@ -108,17 +109,18 @@ def classify_folder(
     report = Report(out=out_path, model=model.source)
     found = walk(folder, recursive=recursive, ignore=own_files_filter(out_path))
 
-    def emit(results: Iterable[Result], sink: Callable[[Result], object]) -> None:
-        for result in results:
-            sink(result)
-            report.add(result.row, result.reused, result.stale_review)
-            if on_row is not None:
-                on_row(result.row)
+    def emit(batches: Iterable[list[Result]], sink: Callable[[list[Result]], object]) -> None:
+        for batch in batches:
+            sink(batch)
+            for result in batch:
+                report.add(result.row, result.reused, result.stale_review)
+                if on_row is not None:
+                    on_row(result.row)
 
-    def results(previous: Previous | None = None, need_stamps: bool = False) -> Iterator[Result]:
+    def results(previous: Previous | None = None, need_stamps: bool = False) -> Iterator[list[Result]]:
         if not adapt:
-            return iter_results(found, model, settings, report.skip,
-                                Known(previous, verify_content, need_stamps, corrections))
+            return iter_result_batches(found, model, settings, report.skip,
+                                       Known(previous, verify_content, need_stamps, corrections))
         from .adaptrun import adapted_results  # scikit-learn: only to adapt
 
         def keep(info: dict[str, Any]) -> None:
@@ -136,7 +138,7 @@ def classify_folder(
     if out_path is None or out_path == "-":
         with open_csv(out_path) if out_path else nullcontext(None) as csv_out:
             rows = results()
-            emit(rows, lambda r: csv_out.write(r.row) if csv_out else None)
+            emit(rows, lambda batch: csv_out.write_rows(r.row for r in batch) if csv_out else None)
         report.finish()
         return report
     with output_lock(out_path) if take_lock else nullcontext():
@@ -153,9 +155,10 @@ def classify_folder(
                 rows = results(previous, incremental)
                 if incremental:
 
-                    def write_both(r: Result) -> None:
-                        csv_out.write(r.row)
-                        state_out.add(r.row.path, r.file_stamp)
+                    def write_both(batch: list[Result]) -> None:
+                        csv_out.write_rows(r.row for r in batch)
+                        for r in batch:
+                            state_out.add(r.row.path, r.file_stamp)
 
                     emit(rows, write_both)
                     body.close()
@@ -163,7 +166,7 @@ def classify_folder(
                     # into place: a kill in between leaves a state that matches no CSV
                     write_state(state, header, body_path, csv_out.sha256())
                 else:
-                    emit(rows, lambda r: csv_out.write(r.row))
+                    emit(rows, lambda batch: csv_out.write_rows(r.row for r in batch))
                 digest = csv_out.sha256()
         record_origin(out_path, folder, digest)  # the CSV is in place: `review CSV` finds its folder
     report.finish()

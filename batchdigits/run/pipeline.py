@@ -6,10 +6,12 @@
 
 1. :class:`~batchdigits.io.files.Found` -- the walk saw it;
 2. :class:`Slot` -- this process knows its stamp and, when it did not change
-   since the previous run, its old row; otherwise the slot holds the
-   :class:`~batchdigits.image.convert.Task` a worker gets;
+   since the previous run, its old row; otherwise the slot holds what a worker
+   gets: the file's path (most files), or a :class:`~batchdigits.image.convert.Task`
+   when more is asked (a content hash, another pixel limit, an error to pass on);
 3. :class:`~batchdigits.run.reading.Reading` -- the worker's answer: the worker
-   decoded the file, made its grid AND predicted it (:func:`~batchdigits.run.reading.read_chunk`),
+   decoded the file, made its grid AND predicted it (:func:`~batchdigits.run.reading.read_chunk`;
+   a chunk's readings travel back as one :class:`~batchdigits.run.reading.Readings`),
    so this process only walks, merges answers back into walk order, and writes;
 4. :class:`Result` -- the CSV row, the file's stamp for the incremental state,
    and a person's correction applied.
@@ -35,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 import numpy as np
 
@@ -58,6 +60,9 @@ Model = Union["DigitModel", ModelRef, ArrayModel]  # what a run predicts with
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
+# A dask task costs its client about 5 ms whatever its size (distributed's own
+# work per task and result), so a cluster gets bigger tasks: 5 ms per 1024 files.
+DASK_CHUNK_SIZE = 1024
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -72,12 +77,11 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are error rows, never decoded
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """A row, the stamp of its file (for the incremental state), and whether it was reused.
 
     ``stale_review`` says a person's correction was not applied: the file
-    changed since it was reviewed.
+    changed since it was reviewed.  (A named tuple: one is made per file.)
     """
 
     row: Row
@@ -86,14 +90,16 @@ class Result:
     stale_review: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Slot:
-    """One image file while a worker reads it (or its old row, reused), in walk order."""
+    """One image file while a worker reads it (or its old row, reused), in walk order.
+
+    ``task`` is what the worker gets: the path alone when nothing else is asked, else a Task."""
 
     rel: str
     file_stamp: FileStamp | None = None
     reuse: Row | None = None  # the previous row, when the file did not change
-    task: Task | None = None
+    task: Task | str | None = None
 
 
 def iter_rows(
@@ -132,11 +138,24 @@ def iter_results(
     hash tells whether the label still applies) and gets a ``reviewed`` row.
     The model is not loaded at all when no file needs reading.
     """
+    for batch in iter_result_batches(found, model, settings, on_skip, known):
+        yield from batch
+
+
+def iter_result_batches(
+    found: Iterable[Found],
+    model: Model,
+    settings: Settings = Settings(),
+    on_skip: Callable[[Found], None] | None = None,
+    known: Known = Known(),
+) -> Iterator[list[Result]]:
+    """:func:`iter_results` a batch (up to ``settings.batch_size`` files) at a time:
+    :mod:`batchdigits.run.classify` writes the CSV a batch at a time."""
     with worker_model(model, settings) as shared:
         for batch in iter_read(found, settings, on_skip, known, shared):
             if shared is None:
                 batch = predict_here(batch, model)
-            yield from results(batch, settings.min_confidence, known.corrections)
+            yield results(batch, settings.min_confidence, known.corrections)
 
 
 Batch = list[tuple[Slot, "Reading | None"]]
@@ -194,10 +213,12 @@ def iter_read(
     The workers predict with ``shared``; without it the readings carry grids.
     """
     pending: deque[list[Slot]] = deque()
+    chunk_size = DASK_CHUNK_SIZE if settings.backend == "dask" else CHUNK_SIZE
+    max_slots = max(MAX_SLOTS, chunk_size)
 
-    def chunks() -> Iterator[list[Task]]:
+    def chunks() -> Iterator[list[Task | str]]:
         slots: list[Slot] = []
-        tasks: list[Task] = []
+        tasks: list[Task | str] = []
         work = 0  # large files make smaller chunks, so the workers finish together
         for entry in found:
             if entry.kind == "other":
@@ -205,13 +226,13 @@ def iter_read(
                     on_skip(entry)
                 continue
             slot = _slot(entry, known)
-            if slot.task is not None and slot.task.max_pixels != settings.max_pixels:
-                slot.task = dataclasses.replace(slot.task, max_pixels=settings.max_pixels)
+            if slot.task is not None and settings.max_pixels != DEFAULT_MAX_PIXELS:
+                slot.task = _with_max_pixels(slot.task, settings.max_pixels)
             slots.append(slot)
             if slot.task is not None:
                 tasks.append(slot.task)
                 work += 1 + _size(slot) // CHUNK_BYTES_PER_FILE
-            if work >= CHUNK_SIZE or len(slots) >= MAX_SLOTS:
+            if work >= chunk_size or len(slots) >= max_slots:
                 pending.append(slots)
                 yield tasks
                 slots, tasks, work = [], [], 0
@@ -251,17 +272,26 @@ def _slot(entry: Found, known: Known) -> Slot:
                 return Slot(entry.rel, old_stamp, reuse=old_row)
             if old_stamp.sha256:
                 return Slot(entry.rel, file_stamp, old_row, Task(entry.path, expect_sha256=old_stamp.sha256))
-    return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=verify))
+    return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=True) if verify else entry.path)
+
+
+def _with_max_pixels(task: Task | str, max_pixels: int) -> Task:
+    if isinstance(task, str):
+        return Task(task, max_pixels=max_pixels)
+    return dataclasses.replace(task, max_pixels=max_pixels)
 
 
 def _size(slot: Slot) -> int:
     if slot.file_stamp is not None:
         return slot.file_stamp.size
-    assert slot.task is not None
-    if slot.task.error:
-        return 0  # not a regular file: never opened
+    task = slot.task
+    assert task is not None
+    if not isinstance(task, str):
+        if task.error:
+            return 0  # not a regular file: never opened
+        task = task.path
     try:
-        return os.stat(slot.task.path).st_size
+        return os.stat(task).st_size
     except OSError:
         return 0  # the worker reports why
 
@@ -295,7 +325,7 @@ def predict_here(batch: Batch, model: Model) -> Batch:
     for i, digit, conf in zip(with_grid, digits, confidence, strict=True):
         slot, reading = batch[i]
         assert reading is not None
-        out[i] = (slot, dataclasses.replace(reading, digit=digit, confidence=conf, grid=None))
+        out[i] = (slot, reading._replace(digit=digit, confidence=conf, grid=None))
     return out
 
 

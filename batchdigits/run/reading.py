@@ -15,8 +15,9 @@ image conversion, and nothing of scikit-learn, rich or typer.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -28,8 +29,7 @@ from ..learn.folderconf import FolderLayer
 WorkerModel = ArrayModel | ArraysFile  # what a worker is given to predict with
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """A worker's answer for one file: its digit and confidence (``None``: blank, or not
     predicted), or an ``error``; its content hash if asked; ``same`` when that hash
     matched the expected one (nothing converted); ``grid`` (uint8, 8x8) only when
@@ -43,22 +43,50 @@ class Reading:
     grid: np.ndarray | None = None
 
 
-def read_chunk(tasks: list[Task], shared: WorkerModel | None = None) -> list[Reading]:
-    """Worker entry point: readings of a chunk of tasks, in order (see the module docstring)."""
-    converted = convert_chunk(tasks)
+@dataclass(frozen=True)
+class Readings(Sequence[Reading]):
+    """A worker's answers for a chunk, in task order: one list per field of
+    :class:`Reading`, so a few objects cross the process boundary per chunk,
+    not one per file (unpickling an object per file was most of what the main
+    process spent on a worker's answer).  Iterating gives the :class:`Reading`
+    of each file."""
+
+    digits: list[int | None]
+    confidence: list[float | None]
+    errors: list[str]
+    sha256: list[str]
+    same: list[bool]
+    grids: list[np.ndarray | None] | None = None  # only when the worker had no model
+
+    def __len__(self) -> int:
+        return len(self.digits)
+
+    def __iter__(self) -> Iterator[Reading]:
+        grids = self.grids if self.grids is not None else [None] * len(self.digits)
+        fields = zip(self.digits, self.confidence, self.errors, self.sha256, self.same, grids, strict=True)
+        return map(Reading._make, fields)
+
+    def __getitem__(self, i: int) -> Reading:  # type: ignore[override]  # no slices
+        grid = self.grids[i] if self.grids is not None else None
+        return Reading(self.digits[i], self.confidence[i], self.errors[i], self.sha256[i], self.same[i], grid)
+
+
+def read_chunk(items: list[Task | str], shared: WorkerModel | None = None) -> Readings:
+    """Worker entry point: the readings of a chunk of files (a path, or a Task), in order
+    (see the module docstring)."""
+    converted = convert_chunk([Task(item) if isinstance(item, str) else item for item in items])
+    digits: list[int | None] = [None] * len(converted)
+    confidence: list[float | None] = [None] * len(converted)
     with_grid = [i for i, c in enumerate(converted) if c.grid is not None]
-    digits: list[int] = []
-    confidence: list[float] = []
-    model = shared  # loaded only when there is a grid to predict
-    if shared is not None and with_grid:
+    if shared is not None and with_grid:  # the model is loaded only when there is a grid to predict
         model = shared.load() if isinstance(shared, ArraysFile) else shared
         grids = np.stack([converted[i].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
-        digits, confidence = predict_quietly(model, grids)
-    readings = [Reading(error=c.error, sha256=c.sha256, same=c.same, grid=c.grid if model is None else None)
-                for c in converted]
-    for i, digit, conf in zip(with_grid, digits, confidence, strict=False):
-        readings[i] = Reading(digit, conf, "", converted[i].sha256)
-    return readings
+        for i, digit, conf in zip(with_grid, *predict_quietly(model, grids), strict=True):
+            digits[i], confidence[i] = digit, conf
+    return Readings(
+        digits, confidence, [c.error for c in converted], [c.sha256 for c in converted],
+        [c.same for c in converted], None if shared is not None else [c.grid for c in converted],
+    )
 
 
 Ready = tuple[np.ndarray, np.ndarray | None]  # a grid, and its scores in the folder's graph (or None)
@@ -92,7 +120,7 @@ def predict_quietly(model: object, grids: np.ndarray) -> tuple[list[int], list[f
     return [int(d) for d in digits], [float(c) for c in confidence]
 
 
-def worker_died(task: Task) -> Reading:
+def worker_died(task: Task | str) -> Reading:
     """The answer for a file whose worker process died reading it (see ``map_ordered``)."""
     return Reading(error=WORKER_DIED)
 

@@ -19,7 +19,7 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -67,6 +67,10 @@ class CsvOut:
 
     def write(self, row: Row) -> None:
         self._csv.writerow(row.fields())
+
+    def write_rows(self, rows: Iterable[Row]) -> None:
+        """Several rows at once: the same bytes as one :meth:`write` each."""
+        self._csv.writerows([row.fields() for row in rows])
 
     def sha256(self) -> str:
         return self._csv.sha256()

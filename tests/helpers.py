@@ -144,3 +144,25 @@ def one_line_error(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one error line, got:\n{stderr}"
     return LOG_TIMESTAMP.sub("", lines[0])
+
+
+SCAN_FORMATS = ("png", "jpg", "bmp", "tif")
+SCAN_MODES = ("L", "RGB", "P", "LA", "I;16", "1")
+
+
+def save_scan(img, path: Path, i: int) -> Path:
+    """Save a Pillow image as ``path`` + the ``i``-th of :data:`SCAN_FORMATS`, in the ``i``-th of
+    :data:`SCAN_MODES` where that format holds the mode (16-bit gray only as PNG)."""
+    import numpy as np
+    from PIL import Image
+
+    fmt, mode = SCAN_FORMATS[i % len(SCAN_FORMATS)], SCAN_MODES[i % len(SCAN_MODES)]
+    if mode == "I;16" and fmt == "png":
+        img = Image.fromarray(np.asarray(img.convert("L"), dtype=np.uint16) * 257)
+    elif mode in ("P", "1", "LA") and fmt in ("png", "bmp", "tif") and not (mode == "LA" and fmt == "bmp"):
+        img = img.convert(mode)
+    elif mode == "RGB":
+        img = img.convert("RGB")
+    out = path.with_name(f"{path.name}.{fmt}")
+    img.save(out)
+    return out

@@ -14,14 +14,13 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from helpers import save_scan  # noqa: E402
 import synth  # noqa: E402
 
 from batchdigits.image import grid  # noqa: E402
 from batchdigits.image.convert import Task, convert_chunk, convert_file, decode_file  # noqa: E402
 from batchdigits.image.transformer import GridTransformer  # noqa: E402
 
-FORMATS = ("png", "jpg", "bmp", "tif")
-MODES = ("L", "RGB", "P", "LA", "I;16", "1")
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
@@ -75,16 +74,7 @@ def write_scans(folder: Path, seed: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, img in enumerate(images):
-        fmt, mode = FORMATS[i % len(FORMATS)], MODES[i % len(MODES)]
-        if mode == "I;16" and fmt == "png":
-            img = Image.fromarray(np.asarray(img.convert("L"), dtype=np.uint16) * 257)
-        elif mode in ("P", "1", "LA") and fmt in ("png", "bmp", "tif") and not (mode == "LA" and fmt == "bmp"):
-            img = img.convert(mode)
-        elif mode == "RGB":
-            img = img.convert("RGB")
-        path = folder / f"{i:03d}.{fmt}"
-        img.save(path)
-        paths.append(path)
+        paths.append(save_scan(img, folder / f"{i:03d}", i))
     return paths
 
 

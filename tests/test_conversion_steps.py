@@ -17,14 +17,13 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from helpers import save_scan  # noqa: E402
 import synth  # noqa: E402
 import writers  # noqa: E402
 
 from batchdigits.image import grid, rules  # noqa: E402
 from batchdigits.image.convert import Task, convert_chunk, convert_file, decode_file  # noqa: E402
 
-FORMATS = ("png", "jpg", "bmp", "tif")
-MODES = ("L", "RGB", "P", "LA", "I;16", "1")
 
 
 def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -48,17 +47,7 @@ def write_scans(folder: Path, n: int, seed: int) -> list[Path]:
             img = synth.make_scan(d, rng, kind, size=size)
         if i % 37 == 5:  # a thumbnail under 12 px
             img = img.resize((max(1, img.width * 11 // max(img.size)), max(1, img.height * 11 // max(img.size))))
-        fmt = FORMATS[i % len(FORMATS)]
-        mode = MODES[i % len(MODES)]
-        if mode == "I;16" and fmt == "png":
-            img = Image.fromarray(np.asarray(img.convert("L"), dtype=np.uint16) * 257)
-        elif mode in ("P", "1", "LA") and fmt in ("png", "bmp", "tif") and not (mode == "LA" and fmt == "bmp"):
-            img = img.convert(mode)
-        elif mode == "RGB":
-            img = img.convert("RGB")
-        path = folder / f"{i:04d}_{d}.{fmt}"
-        img.save(path)
-        paths.append(path)
+        paths.append(save_scan(img, folder / f"{i:04d}_{d}", i))
     return paths
 
 

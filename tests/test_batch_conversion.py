@@ -4,7 +4,6 @@ slivers, thumbnails, large images, 8x8 grids; in any order and next to any neigh
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -138,13 +137,18 @@ def test_a_chunk_of_files_and_the_transformer_answer_as_one_image_at_a_time(scan
 
 
 def test_the_shipped_samples_keep_their_grids() -> None:
-    """GRID_VERSION 6's grids of samples/, as the per-image conversion made them before the batch (git 5abc8c0)."""
+    """GRID_VERSION 6's grids of samples/, as the per-image conversion made them before the batch (git
+    5abc8c0, OpenCV 5.1): the same with OpenCV 5.  OpenCV 4 (the lowest version we support, 4.10)
+    resamples a little differently: measured, 81 of the 3200 cells differ, by at most 4 (22 of 50 scans)."""
+    import cv2
+
     paths = sorted(SAMPLES.glob("scan_*"))
     assert len(paths) == 50
-    grids = grid.images_to_grids([decode_file(str(p))[0] for p in paths])
-    digest = hashlib.sha256(np.stack([g.astype(np.uint8) for g in grids]).tobytes()).hexdigest()
-    assert grid.GRID_VERSION == 6
-    assert digest == SAMPLES_DIGEST
-
-
-SAMPLES_DIGEST = "e8c5645b0da18c125eb7bb6126010d521db3ceba2051e07e5959c1417a8464bc"
+    grids = np.stack([g.astype(np.uint8) for g in grid.images_to_grids([decode_file(str(p))[0] for p in paths])])
+    expected = np.load(Path(__file__).resolve().parent / "data" / "samples_grids_g6.npy")
+    assert grid.GRID_VERSION == 6 and grids.shape == expected.shape == (50, 8, 8)
+    if int(cv2.__version__.split(".")[0]) >= 5:
+        assert np.array_equal(grids, expected)
+    else:
+        diff = np.abs(grids.astype(int) - expected.astype(int))
+        assert np.count_nonzero(diff) <= 0.03 * diff.size and diff.max() <= 4, (np.count_nonzero(diff), diff.max())

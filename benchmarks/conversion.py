@@ -18,7 +18,12 @@ of R runs (default 5) of:
   gets them), and in chunks of 1024;
 * the new conversion's steps, each alone on its own inputs, in the same
   chunks (the form-line and margin rules' per-image work on the images
-  their cheap tests let through, apart).
+  their cheap tests let through, apart);
+* OpenCV's own work alone: every OpenCV call the batched conversion makes,
+  recorded with its arguments and replayed with nothing else (no numpy, no
+  Python between the calls), by function, apart for the five steps
+  (``image/grid.py``) and the rules (``image/rules.py``): what a conversion
+  made of these same compiled calls would cost if all the rest were free.
 
 It checks that old and new give the same grids (when REV's conversion is
 meant to be the same), prints the ratios old / new and checks the target of
@@ -84,6 +89,59 @@ def cpu_ms(fn: Callable[[], object], count: int) -> float:
     t0 = time.process_time()
     fn()
     return (time.process_time() - t0) * 1000.0 / count
+
+
+class Recorder:
+    """Stands in for ``cv2`` in a module: every call of ``names`` recorded (arguments copied), then made."""
+
+    def __init__(self, cv2, names: tuple[str, ...], calls: list) -> None:
+        self._cv2, self._names, self._calls = cv2, names, calls
+
+    def __getattr__(self, name: str):
+        fn = getattr(self._cv2, name)
+        if name not in self._names or not callable(fn):
+            return fn
+
+        def recorded(*args, **kwargs):
+            self._calls.append((name, fn, _copied(args), _copied(kwargs)))
+            return fn(*args, **kwargs)
+
+        return recorded
+
+
+def _copied(values):
+    if isinstance(values, dict):
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in values.items()}
+    return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in values)
+
+
+def opencv_alone(cv2, modules: dict[str, object], convert: Callable[[], object], repeats: int) -> dict[str, float]:
+    """CPU seconds of the OpenCV calls ``convert()`` makes through ``modules`` (name -> module), replayed alone.
+
+    Keyed ``"<module name>: <function>"``; the best of ``repeats`` replays (a replay's inputs are fresh copies).
+    """
+    names = tuple(n for n in dir(cv2) if not n.startswith("_") and callable(getattr(cv2, n)))
+    calls: dict[str, list] = {key: [] for key in modules}
+    saved = {key: module.cv2 for key, module in modules.items()}  # type: ignore[attr-defined]
+    try:
+        for key, module in modules.items():
+            module.cv2 = Recorder(cv2, names, calls[key])  # type: ignore[attr-defined]
+        convert()
+    finally:
+        for key, module in modules.items():
+            module.cv2 = saved[key]  # type: ignore[attr-defined]
+    best: dict[str, float] = {}
+    for _ in range(repeats):
+        spent: dict[str, float] = {}
+        for key, recorded in calls.items():
+            for name, fn, args, kwargs in recorded:
+                args, kwargs = _copied(args), _copied(kwargs)
+                t0 = time.process_time()
+                fn(*args, **kwargs)
+                spent[f"{key}: {name}"] = spent.get(f"{key}: {name}", 0.0) + time.process_time() - t0
+        for k, v in spent.items():
+            best[k] = min(best.get(k, v), v)
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,18 +240,33 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             for name, fn in rows:  # interleaved: load spikes hit every row alike
                 runs[name].append(cpu_ms(fn, len(files) if name.startswith("decode") else n))
+        alone = opencv_alone(cv2, {"steps": grid, "rules": rules}, new_run, args.repeats)
     med = {name: statistics.median(v) for name, v in runs.items()}
     n_lined, n_edged = sum(map(len, lined)), sum(map(len, edged))
     print(f"\nCPU ms per image, median of {args.repeats} runs, one process ({n} images; the steps per image "
           f"converted, each on its own inputs; the rules' per-image work on {n_lined} / {n_edged} images)")
     for name, _ in rows:
         print(f"  {name:48s} {med[name]:8.4f} ms   (runs {min(runs[name]):.4f}-{max(runs[name]):.4f})")
+    steps_ms = sum(v for k, v in alone.items() if k.startswith("steps")) * 1000.0 / n
+    rules_ms = sum(v for k, v in alone.items() if k.startswith("rules")) * 1000.0 / n
+    print(f"\nOpenCV's own work alone (every call of the chunks of {chunk} replayed without Python, best of "
+          f"{args.repeats}): {steps_ms + rules_ms:.4f} ms per image; the five steps' calls {steps_ms:.4f} ms, "
+          f"the rules' {rules_ms:.4f} ms")
+    for key, seconds in sorted(alone.items(), key=lambda kv: -kv[1]):
+        if seconds * 1000.0 / n >= 0.0005:
+            print(f"  {key:48s} {seconds * 1000.0 / n:8.4f} ms")
     old, new = med[old_name], med[f"conversion, new (batched, chunks of {chunk})"]
     print(f"\n  conversion: old / new = {old / new:.2f}x   decode: old / new = "
           f"{med['decode, old'] / med['decode, new']:.2f}x")
     print("  load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     ok = new <= TARGET_MS
     print(f"  [{verdict(ok)}] conversion CPU per image {new:.4f} ms (target <= {TARGET_MS} ms)")
+    if not ok:
+        floor = steps_ms if steps_ms >= TARGET_MS else None
+        print("  the five steps' OpenCV calls alone, with every other cost zero: "
+              f"{steps_ms:.4f} ms per image, "
+              + (f"over the target: {floor / TARGET_MS:.2f}x it before any rule, numpy or Python"
+                 if floor else f"{steps_ms / TARGET_MS:.0%} of the target"))
     return 0
 
 

@@ -117,11 +117,12 @@ def remove_stacked_rules(stack: np.ndarray, shapes: np.ndarray, which: np.ndarra
     lined[bands.tile] = True
     x = np.arange(side)
     edge = (x < (w // 5)[:, None]) | ((x >= (w - w // 5)[:, None]) & (x < w[:, None]))  # (k, side): columns
-    sides, upright = _edge_lines(ink, edge, h)  # long vertical lines near the edges; of them, the longest
+    down = _edge_lines(ink, edge, h)  # long vertical lines near the edges
     mask = ink.view(bool)
+    rest = mask.copy()  # the digit, as far as lines go
+    rest[down.tile, :, down.col] &= ~down.sides
     thin = bands.take(bands.thin)
     rows = _band_rows(thin.tile * side + thin.top, thin.bottom - thin.top)
-    rest = mask & ~sides  # the digit, as far as lines go
     flat_rest, flat_long = rest.reshape(-1, side), long_h.reshape(-1, side)
     flat_rest[rows] &= ~flat_long[rows]
     # (almost) nothing but lines: better keep it all
@@ -129,9 +130,16 @@ def remove_stacked_rules(stack: np.ndarray, shapes: np.ndarray, which: np.ndarra
     if not lined.any():
         return
     bands.span = np.count_nonzero(_columns_of(long_h, bands.tile, bands.top, bands.bottom), axis=1)
+    across = _box_sides(bands, lined, down, h, w)
+    ruled = _ruled_lines(long_h, bands, lined, rest)
+    wanted = across | ruled
+    lines = bands.take(wanted)  # every line wanted, fitted at once
+    seg, ys, xs, thickness = _stacked_line_pixels(long_h, lines)
+    boxed, sides = _stacked_boxes(lines, across[wanted], (seg, xs, thickness), down, rest, h, w)
     removed = np.zeros_like(mask)
-    boxed = _stacked_boxes(long_h, bands, lined, upright, rest, h, w, removed)
-    _stacked_underlines(long_h, bands, lined & ~boxed, rest, removed)
+    removed[down.tile, :, down.col] = down.upright & boxed[down.tile][:, None]
+    on = np.where(boxed[lines.tile], sides, ruled[wanted])[seg]
+    removed[lines.tile[seg[on]], ys[on], xs[on]] = True
     mask &= ~removed
     stack[which] = ink
 
@@ -156,19 +164,27 @@ def _band_rows(first: np.ndarray, height: np.ndarray) -> np.ndarray:
     return np.arange(band.size) - (np.cumsum(height) - height)[band] + first[band]
 
 
-def _edge_lines(ink: np.ndarray, edge: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels of vertical runs of 60 % of the height in the ``edge`` columns, and of 80 %.
+@dataclass
+class _Down:
+    """Vertical lines near the sides of masks, by column: tile, column, and the pixels (``(columns, side)``)
+    of its runs of 60 % of the height (``sides``) and of 80 % (``upright``)."""
+
+    tile: np.ndarray
+    col: np.ndarray
+    sides: np.ndarray
+    upright: np.ndarray
+
+
+def _edge_lines(ink: np.ndarray, edge: np.ndarray, h: np.ndarray) -> _Down:
+    """The vertical runs of 60 % of the height and more in the ``edge`` columns, and of 80 %.
 
     Only the columns holding that much ink are looked at.
     """
     down = _odd(0.6 * h)
     tile, col = np.nonzero(edge & (np.add.reduce(ink, axis=1, dtype=np.int16) >= down[:, None]))
-    sides, upright = np.zeros(ink.shape, dtype=bool), np.zeros(ink.shape, dtype=bool)
-    if tile.size:
-        lines = np.ascontiguousarray(ink[tile, :, col])  # (columns, side): each ends in zeros, below the mask
-        sides[tile, :, col] = _long_runs(lines, down[tile])
-        upright[tile, :, col] = _long_runs(lines, _odd(0.8 * h)[tile])
-    return sides, upright
+    lines = np.ascontiguousarray(ink[tile, :, col])  # (columns, side): each ends in zeros, below the mask
+    return _Down(tile, col, _long_runs(lines, down[tile]).view(bool),
+                 _long_runs(lines, _odd(0.8 * h)[tile]).view(bool))
 
 
 def _long_runs(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -247,85 +263,88 @@ def _stacked_bands(ink: np.ndarray, long_h: np.ndarray, h: np.ndarray, w: np.nda
                   np.concatenate([bands.bottom, bottom[keep]]), np.concatenate([bands.thin, merged]))
 
 
-def _stacked_boxes(
-    long_h: np.ndarray,
-    bands: _Bands,
-    lined: np.ndarray,
-    upright: np.ndarray,
-    rest: np.ndarray,
-    h: np.ndarray,
-    w: np.ndarray,
-    removed: np.ndarray,
-) -> np.ndarray:
-    """Which of the ``lined`` masks have a box around the digit (three or four sides); its pixels into ``removed``.
+def _box_sides(bands: _Bands, lined: np.ndarray, down: _Down, h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The bands that may be a box's side across (of masks that may have a box).
 
     A side across is a band reaching 75 % of the columns near the top or
-    the bottom (a tenth of the height from the middle or more) whose line
-    (:func:`_line_pixels`) is as long and thinner than the digit's strokes
-    (60 % of :func:`_stroke_widths`); a side down is the ``upright`` lines
-    (down 80 % of the height near the edge) of the left or the right half,
-    as thin.  Three sides, one of them across, are a box.
+    the bottom (a tenth of the height from the middle or more); a side
+    down, the ``upright`` lines of the left or the right half.  A box shows
+    three sides at least: one line across is not one.
     """
-    k, side = long_h.shape[:2]
     assert bands.span is not None
+    k = len(lined)
     end = (bands.top < 0.3 * h[bands.tile]) | (bands.top > 0.7 * h[bands.tile])
-    wide_end = (bands.span >= 0.75 * w[bands.tile]) & end & lined[bands.tile]
-    x = np.arange(side)
-    left = upright & (x < (w // 2)[:, None])[:, None, :]
-    right = upright & ~left
-    left_n, right_n = _pixels(left), _pixels(right)
+    across = (bands.span >= 0.75 * w[bands.tile]) & end & lined[bands.tile]
     maybe = np.zeros(k, dtype=bool)
-    maybe[bands.tile[wide_end]] = True
-    maybe &= (left_n > 0) | (right_n > 0)  # a box shows three sides at least: one line across is not one
+    maybe[bands.tile[across]] = True
+    maybe[:] &= np.bincount(down.tile, weights=down.upright.any(axis=1), minlength=k) > 0
+    return across & maybe[bands.tile]
+
+
+def _stacked_boxes(lines: _Bands, across: np.ndarray, fitted: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   down: _Down, rest: np.ndarray, h: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which masks have a box around the digit (three or four sides), and which ``lines`` are its sides across.
+
+    ``across`` are the ``lines`` that may be its sides across (see
+    :func:`_box_sides`), ``fitted`` their pixels and thicknesses
+    (:func:`_stacked_line_pixels`); ``down`` the lines down.  A side
+    across is a line (:func:`_line_pixels`) as long as its band and
+    thinner than the digit's strokes (60 % of :func:`_stroke_widths`); a
+    side down, the lines down of the left or the right half, as thin (ink
+    pixels per row they cross).  Three sides, one of them across, are a box.
+    """
+    k, side = rest.shape[:2]
+    seg, xs, thickness = fitted
+    maybe = np.zeros(k, dtype=bool)
+    maybe[lines.tile[across]] = True
     if not maybe.any():
-        return maybe
+        return maybe, across
     thin = np.zeros(k)
     thin[maybe] = 0.6 * _stroke_widths(rest[maybe])
-    ends = bands.take(wide_end & maybe[bands.tile])
-    seg, ys, xs, thickness = _stacked_line_pixels(long_h, ends)
-    reach = np.count_nonzero(_columns_from(seg, xs, len(ends.tile), side), axis=1)
-    across = (reach >= 0.75 * w[ends.tile]) & (thickness <= thin[ends.tile])
+    reach = np.count_nonzero(_columns_from(seg, xs, len(lines.tile), side), axis=1)
+    t = lines.tile
+    sides = across & (reach >= 0.75 * w[t]) & (thickness <= thin[t])
     top_side, bottom_side = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
-    top_side[ends.tile[across & (ends.top < 0.3 * h[ends.tile])]] = True
-    bottom_side[ends.tile[across & (ends.top > 0.7 * h[ends.tile])]] = True
-    left_side = (left_n > 0) & (left_n / np.maximum(1, np.count_nonzero(_row_any(left), axis=1)) <= thin)
-    right_side = (right_n > 0) & (right_n / np.maximum(1, np.count_nonzero(_row_any(right), axis=1)) <= thin)
-    count = top_side.astype(int) + bottom_side + left_side + right_side
-    boxed = maybe & (top_side | bottom_side) & (count >= 3)
-    removed |= upright & boxed[:, None, None]
-    on = across[seg] & boxed[ends.tile[seg]]
-    removed[ends.tile[seg[on]], ys[on], xs[on]] = True
-    return boxed
+    top_side[t[sides & (lines.top < 0.3 * h[t])]] = True
+    bottom_side[t[sides & (lines.top > 0.7 * h[t])]] = True
+    on_left = down.col < (w // 2)[down.tile]
+    column, row = np.nonzero(down.upright)
+    found = []
+    for half in (on_left, ~on_left):
+        pixels = np.bincount(down.tile[column[half[column]]], minlength=k)
+        crossed = np.bincount(down.tile[column[half[column]]] * side + row[half[column]], minlength=k * side)
+        rows = np.count_nonzero(crossed.reshape(k, side), axis=1)
+        found.append((pixels > 0) & (pixels / np.maximum(1, rows) <= thin))
+    count = top_side.astype(int) + bottom_side + found[0] + found[1]
+    return maybe & (top_side | bottom_side) & (count >= 3), sides
 
 
-def _stacked_underlines(long_h: np.ndarray, bands: _Bands, which: np.ndarray, rest: np.ndarray,
-                        removed: np.ndarray) -> None:
-    """The ruled lines of masks ``which`` (no box), into ``removed``.
+def _ruled_lines(long_h: np.ndarray, bands: _Bands, lined: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Which bands are ruled lines, should their mask have no box.
 
     A thin band at least 1.3 times as long as the digit (``rest``) is wide
     is a ruled line when it lies in the digit's lower half (an underline)
     or is two pixels (4-neighbour steps) or more from it; its line's pixels
     (:func:`_line_pixels`) go.
     """
-    k, side = long_h.shape[:2]
+    side = long_h.shape[1]
     assert bands.span is not None
-    bands = bands.take(bands.thin & which[bands.tile])
-    if not bands.tile.size:
-        return
-    tiles, t = np.unique(bands.tile, return_inverse=True)  # the masks to look at, and each band's
+    ruled = bands.thin & lined[bands.tile]
+    if not ruled.any():
+        return ruled
+    tiles, t = np.unique(bands.tile[ruled], return_inverse=True)  # the masks to look at, and each band's
+    top = bands.top[ruled]
     rest, long_h = rest[tiles], long_h[tiles]
     rows, cols = _row_any(rest), np.asarray(rest.any(axis=1))
     first_row, last_row = np.argmax(rows, axis=1), side - 1 - np.argmax(rows[:, ::-1], axis=1)
     first_col, last_col = np.argmax(cols, axis=1), side - 1 - np.argmax(cols[:, ::-1], axis=1)
-    longer = bands.span >= 1.3 * (last_col[t] - first_col[t] + 1)  # else it may be the digit's own bar
-    below = bands.top >= (first_row[t] + last_row[t]) / 2
+    longer = bands.span[ruled] >= 1.3 * (last_col[t] - first_col[t] + 1)  # else it may be the digit's own bar
+    below = top >= (first_row[t] + last_row[t]) / 2
     near = cv2.dilate(rest.view(np.uint8).reshape(-1, side), NEAR, iterations=2).reshape(rest.shape)
     touching = _row_any(long_h & near.view(bool))  # rows where a long run touches the digit
-    detached = ~_columns_of(touching[:, :, None], t, bands.top, bands.bottom)[:, 0]
-    keep = longer & (below | detached)
-    bands, t = bands.take(keep), t[keep]
-    seg, ys, xs, _ = _stacked_line_pixels(long_h, _Bands(t, bands.top, bands.bottom, bands.thin))
-    removed[bands.tile[seg], ys, xs] = True
+    detached = ~_columns_of(touching[:, :, None], t, top, bands.bottom[ruled])[:, 0]
+    ruled[ruled] = longer & (below | detached)
+    return ruled
 
 
 def _stroke_widths(rest: np.ndarray) -> np.ndarray:

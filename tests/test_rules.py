@@ -39,7 +39,7 @@ def lined_masks(n: int, seed: int) -> list[np.ndarray]:
 def test_a_stack_of_masks_gives_each_mask_its_own_answer() -> None:
     masks = lined_masks(400, seed=3)
     alone = [rules.remove_rules(m) for m in masks]
-    assert sum(not np.array_equal(a, m) for a, m in zip(alone, masks, strict=True)) > 100  # lines removed
+    assert sum(not np.array_equal(a, m) for a, m in zip(alone, masks, strict=True)) > 30  # lines removed
     side = max(max(m.shape) for m in masks) + 2
     for order in (np.arange(len(masks)), np.random.default_rng(4).permutation(len(masks))):
         stack = np.zeros((len(masks), side, side), np.uint8)
@@ -69,7 +69,7 @@ def test_lines_fitted_together_are_the_one_line_fits() -> None:
     for i, m in enumerate(masks):
         stack[i, : m.shape[0], : m.shape[1]] = m
         rows = np.flatnonzero(m.any(axis=1))
-        for _ in range(3):
+        for _ in range(3 if rows.size else 0):
             top = int(rng.choice(rows))
             tiles.append(i)
             tops.append(top)

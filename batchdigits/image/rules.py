@@ -89,13 +89,14 @@ def remove_stacked_rules(stack: np.ndarray, shapes: np.ndarray, which: np.ndarra
     """:func:`remove_found_rules` on masks ``which`` of ``stack`` (as :func:`may_hold_lines` takes it), in place.
 
     The masks are worked on together, on a mosaic of their tiles: the long
-    runs, their thin bands (:func:`_stacked_bands`), the straight lines
-    near the sides, what is left of the digit, then the boxes
-    (:func:`_stacked_boxes`) and the ruled lines under or beside the digit
-    (:func:`_stacked_underlines`); each line's pixels are
-    :func:`_line_pixels`' (:func:`_stacked_line_pixels`).  How a mask
-    changes does not depend on its neighbours: zeros around each mask keep
-    the runs and dilations inside its tile.
+    runs (:func:`_long_runs`), their thin bands (:func:`_stacked_bands`),
+    the straight lines down near the sides (:func:`_edge_lines`), what is
+    left of the digit, then the lines that may be a box's sides
+    (:func:`_box_sides`) or ruled lines (:func:`_ruled_lines`), all fitted
+    at once (:func:`_stacked_line_pixels`: :func:`_line_pixels`' pixels),
+    and the boxes (:func:`_stacked_boxes`).  How a mask changes does not
+    depend on its neighbours: zeros around each mask keep the runs and
+    dilations inside its tile.
     """
     which = np.asarray(which, dtype=np.intp)
     if not which.size:
@@ -104,8 +105,9 @@ def remove_stacked_rules(stack: np.ndarray, shapes: np.ndarray, which: np.ndarra
     k, side = ink.shape[:2]
     h, w = shapes[which, 0], shapes[which, 1]
     tall = cv2.dilate(ink.reshape(-1, side), TALL).reshape(k, side, side)
-    # the last two rows (zeros: below the mask) hold the next mask's first rows, thickened upwards; the
-    # mask's own last rows thickened downwards can stay: they only hold parts of its last row's runs
+    # the tile's last two rows (zeros: below the mask) hold the next mask's first rows, thickened upwards.
+    # The mask's own rows thickened below it can stay: rows h and h + 1 of ``tall`` hold no pixel that
+    # row h - 1 lacks, so their long runs, thickened back up, add nothing to the mask's rows
     tall[:, -2:] = 0
     across = _long_runs(tall.reshape(-1, side), np.repeat(_odd(0.6 * w), side))
     long_h = cv2.bitwise_and(cv2.dilate(across, TALL), ink.reshape(-1, side))

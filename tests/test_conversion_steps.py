@@ -163,15 +163,20 @@ def pillow_upright(strokes: np.ndarray) -> np.ndarray:
 
 def test_each_step_is_the_documented_one_on_varied_scans(grays: list[np.ndarray], monkeypatch) -> None:
     calls = {"rules": 0, "margins": 0}
-    for name, attr in (("rules", "remove_found_rules"), ("margins", "remove_found_margins")):
-        real = getattr(rules, attr)
+    real_rules, real_margins = rules.remove_stacked_rules, rules.remove_found_margins
 
-        def counted(m: np.ndarray, *more, real=real, name=name) -> np.ndarray:
-            out = real(m, *more)
-            calls[name] += out is not m and not np.array_equal(out, m)  # it removed something
-            return out
+    def counted_rules(stack: np.ndarray, shapes: np.ndarray, which: np.ndarray) -> None:
+        before = stack[which].copy()
+        real_rules(stack, shapes, which)
+        calls["rules"] += int(np.count_nonzero((stack[which] != before).any(axis=(1, 2))))  # masks it removed from
 
-        monkeypatch.setattr(grid, attr, counted)
+    def counted_margins(m: np.ndarray, *more) -> np.ndarray:
+        out = real_margins(m, *more)
+        calls["margins"] += out is not m and not np.array_equal(out, m)  # it removed something
+        return out
+
+    monkeypatch.setattr(grid, "remove_stacked_rules", counted_rules)
+    monkeypatch.setattr(grid, "remove_found_margins", counted_margins)
     blanks = 0
     differ: list[float] = []
     for gray in grays:

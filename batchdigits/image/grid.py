@@ -31,15 +31,17 @@ leaks between tiles.  The per-image numbers (histograms by one
 ``bincount``, percentiles, paper level, the tables, the box and shear from
 the moments) are vectorised over the batch, and so are the form-line and
 margin rules' cheap tests (:func:`~batchdigits.image.rules.may_hold_lines`,
-:func:`~batchdigits.image.rules.may_hold_margins`).  Left per image are the
+:func:`~batchdigits.image.rules.may_hold_margins`) and the form-line rules
+themselves on the images the tests let through, on a mosaic of those
+(:func:`~batchdigits.image.rules.remove_stacked_rules`).  Left per image are the
 calls whose answer depends on the image as a whole and would change if
 shared: the LUT, Otsu's threshold, the moments (OpenCV's central moments
 are not reproducible bit for bit from sums), the affine resampling (OpenCV
 5 samples at float32 positions: the same image at another place in a
 mosaic would be sampled a little differently) and the distance transform
-(on a mosaic, distances would reach other tiles' strokes); and the rules'
-own work on the images their tests let through (ruled lines, boxes, ink
-on the image's edge).  The steps' functions below are each the batch of
+(on a mosaic, distances would reach other tiles' strokes); and the margin
+rule's own work on the images its test lets through (ink on the image's
+edge).  The steps' functions below are each the batch of
 one, so there is one conversion, and a batch's grids are exactly its
 images' grids alone (``tests/test_batch_conversion.py``).
 
@@ -62,7 +64,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .rules import may_hold_lines, may_hold_margins, remove_found_margins, remove_found_rules
+from .rules import may_hold_lines, may_hold_margins, remove_found_margins, remove_stacked_rules
 
 GRID_VERSION = 6
 """Bumped whenever the conversion changes; models record the version."""
@@ -369,8 +371,7 @@ def _clean_mask(ink: Tiles) -> Tiles:
     mask = ink.like(np.greater(ink.stack, levels[:, None, None].astype(np.uint8)).view(np.uint8))
     # the rules' cheap tests on every image at once; only those passing them go through the rules
     masks = mask.images()
-    for i in np.flatnonzero(may_hold_lines(mask.stack, mask.shapes) & mask.alive).tolist():
-        masks[i][:] = remove_found_rules(masks[i].view(bool))
+    remove_stacked_rules(mask.stack, mask.shapes, np.flatnonzero(may_hold_lines(mask.stack, mask.shapes) & mask.alive))
     edged, strips = may_hold_margins(mask.stack, mask.shapes)
     for i in np.flatnonzero(edged & mask.alive).tolist():
         masks[i][:] = remove_found_margins(masks[i].view(bool), strips[i])

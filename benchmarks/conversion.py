@@ -17,8 +17,8 @@ of R runs (default 5) of:
   (default: ``run.pipeline.CHUNK_SIZE``, as the workers' ``convert_chunk``
   gets them), and in chunks of 1024;
 * the new conversion's steps, each alone on its own inputs, in the same
-  chunks (the form-line and margin rules' per-image work on the images
-  their cheap tests let through, apart);
+  chunks (the form-line rules' work on the images their cheap tests let
+  through, a chunk's together, and the margin rules' per-image work, apart);
 * OpenCV's own work alone: every OpenCV call the batched conversion makes,
   recorded with its arguments and replayed with nothing else (no numpy, no
   Python between the calls), by function, apart for the five steps
@@ -212,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in inks:
             levels = [grid._otsu_level(t) if alive else 255 for t, alive in zip(i.images(), i.alive, strict=True)]
             otsus.append(i.like(np.greater(i.stack, np.array(levels, np.uint8)[:, None, None]).view(np.uint8)))
-        lined = [[m.view(bool) for m, ok in zip(o.images(), rules.may_hold_lines(o.stack, o.shapes) & o.alive,
-                                                 strict=True) if ok] for o in otsus]
+        lined = [(o, np.flatnonzero(rules.may_hold_lines(o.stack, o.shapes) & o.alive)) for o in otsus]
         edged = []
         for o in otsus:
             found, strips = rules.may_hold_margins(o.stack, o.shapes)
@@ -228,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             ("conversion, new (batched, chunks of 1024)", lambda: new_run(1024)),
             ("  1. ink strength", lambda: [grid._ink_strength(t) for t in tiles]),
             ("  2. all of the mask cleaning", lambda: [grid._clean_mask(i) for i in inks]),
-            ("  2. of which ruled lines and boxes, per image", lambda: [rules.remove_found_rules(m)
-                                                                    for part in lined for m in part]),
+            ("  2. of which ruled lines and boxes, per chunk", lambda: [
+                rules.remove_stacked_rules(o.stack.copy(), o.shapes, which) for o, which in lined]),
             ("  2. of which scanner margins, per image", lambda: [rules.remove_found_margins(m, d)
                                                               for part in edged for m, d in part]),
             ("  3. upright in the box", lambda: [grid._upright_in_box(s) for s in strokes]),
@@ -242,9 +241,10 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name].append(cpu_ms(fn, len(files) if name.startswith("decode") else n))
         alone = opencv_alone(cv2, {"steps": grid, "rules": rules}, new_run, args.repeats)
     med = {name: statistics.median(v) for name, v in runs.items()}
-    n_lined, n_edged = sum(map(len, lined)), sum(map(len, edged))
+    n_lined, n_edged = sum(len(which) for _, which in lined), sum(map(len, edged))
     print(f"\nCPU ms per image, median of {args.repeats} runs, one process ({n} images; the steps per image "
-          f"converted, each on its own inputs; the rules' per-image work on {n_lined} / {n_edged} images)")
+          f"converted, each on its own inputs; the form-line rules' work on {n_lined} images, "
+          f"the margin rules' on {n_edged})")
     for name, _ in rows:
         print(f"  {name:48s} {med[name]:8.4f} ms   (runs {min(runs[name]):.4f}-{max(runs[name]):.4f})")
     steps_ms = sum(v for k, v in alone.items() if k.startswith("steps")) * 1000.0 / n

@@ -42,6 +42,13 @@ def imported(*args: object) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+def test_classify_on_an_empty_folder_imports_neither_pydantic_nor_opencv_nor_joblib(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "p.csv"
+    assert imported("classify", tmp_path / "empty", "-o", out, "--quiet") == "CODE 0 IMPORTED -"
+    assert imported("classify", tmp_path / "empty", "-o", out, "--incremental", "--quiet") == "CODE 0 IMPORTED -"
+
+
 def test_a_bad_value_is_still_typers_own_error(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = subprocess.run([sys.executable, "-m", "batchdigits", "classify", str(tmp_path / "empty"),

@@ -13,7 +13,7 @@ import importlib.metadata
 import os
 from pathlib import Path
 
-from ..image.grid import GRID_VERSION
+from ..image.marks import GRID_VERSION
 from .modelref import ModelRef, cache_dir, cache_form, open_model_file
 from .model import MODEL_FORMAT, DigitModel, ModelError, load_model, save_model
 

@@ -27,7 +27,7 @@ import numpy as np
 from ..io.atomic import atomic_write
 from .fastsvc import fast_predict_proba
 from .signals import N_SIGNALS, by_class, class_distances, combined, signals, vote
-from ..image.grid import GRID_VERSION
+from ..image.marks import GRID_VERSION
 
 MODEL_FORMAT = 4  # 3: pen-stroke training grids, calibrated confidence; 4: confidence from the signals
 FAST_PATH_PROBE = 64  # grids on which the fast SVC path is checked against scikit-learn

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..image.grid import GRID_VERSION
+from ..image.marks import GRID_VERSION
 from ..io.atomic import atomic_write
 from ..io.hashing import file_sha256
 from .arrays import ARRAYS_FORMAT, ArrayModel, ArraysFile

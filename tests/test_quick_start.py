@@ -30,7 +30,7 @@ IMPORTS = textwrap.dedent("""
         main()
     except SystemExit as exc:
         code = exc.code
-    names = ("pydantic", "cv2", "joblib", "sklearn", "skops", "scipy")
+    names = ("pydantic", "numpy", "cv2", "PIL", "joblib", "sklearn", "skops", "scipy")
     print("CODE", code, "IMPORTED", ",".join(m for m in names if m in sys.modules) or "-")
 """)
 
@@ -42,7 +42,7 @@ def imported(*args: object) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def test_classify_on_an_empty_folder_imports_neither_pydantic_nor_opencv_nor_joblib(tmp_path):
+def test_classify_on_an_empty_folder_imports_neither_pydantic_nor_numpy_nor_opencv_nor_joblib(tmp_path):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "p.csv"
     assert imported("classify", tmp_path / "empty", "-o", out, "--quiet") == "CODE 0 IMPORTED -"
@@ -122,3 +122,42 @@ def test_no_pydantic_for_typical_commands(tmp_path):
     assert "pydantic" not in imported("show", tmp_path / "missing.png")
     assert "pydantic" not in imported("classify", tmp_path / "empty", "-o", tmp_path / "p.csv", "--quiet")
     assert "pydantic" in imported("classify", tmp_path / "empty", "--jobs", "two")
+
+
+def test_the_cached_forms_spec_is_read_without_numpy_as_numpy_reads_it(default_model, tmp_path):
+    import json
+
+    import numpy as np
+
+    from batchdigits.learn.modelref import _read_spec, open_model_file
+
+    ref = open_model_file(default_model.source)  # its numpy form cached
+    cached = ref.arrays.path  # type: ignore[union-attr]
+    with np.load(cached, allow_pickle=False) as data:
+        expected = json.loads(str(data["spec"]))
+    assert _read_spec(cached) == expected and expected["format"] == 2
+    for spec in (np.array(json.dumps({"format": 2, "é": "ü" * 300})),
+                 np.array(json.dumps({"b": 2}), dtype=">U40")):  # plain; big-endian: numpy reads it
+        path = tmp_path / "form.npz"
+        np.savez(path, spec=spec, other=np.zeros(3))
+        with np.load(path, allow_pickle=False) as data:
+            assert _read_spec(str(path)) == json.loads(str(data["spec"]))
+    (tmp_path / "bad.npz").write_bytes(b"PK not a zip")
+    with pytest.raises((OSError, ValueError, KeyError, EOFError)):
+        _read_spec(str(tmp_path / "bad.npz"))
+
+
+@pytest.mark.parametrize("name,folder_name", [("scikit-learn", "scikit_learn"), ("numpy", "numpy"),
+                                              ("typer", "typer"), ("pillow", "pillow"), ("no-such", "no_such")])
+def test_installed_version_is_importlib_metadatas(name, folder_name):
+    import importlib.metadata
+
+    from batchdigits.learn.builtin import installed_version
+
+    try:
+        expected = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        with pytest.raises(importlib.metadata.PackageNotFoundError):
+            installed_version(name, folder_name)
+        return
+    assert installed_version(name, folder_name) == expected

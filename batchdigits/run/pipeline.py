@@ -43,18 +43,18 @@ from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFI
 from ..image.marks import WORKER_DIED  # not image.convert (OpenCV): a Task is made by _task
 from ..io.concurrency import map_ordered
 from ..io.files import Found
-from ..learn.arrays import ArrayModel, ArraysFile, save_arrays
-from ..learn.modelref import ModelRef
+from ..learn.modelref import ArraysFile, ModelRef  # not .arrays: no numpy in a run that reads no file
 from .corrections import Corrections
 from .incremental import FileStamp, Previous, stamp
 from .write import Row
 
 if TYPE_CHECKING:
     from ..image.convert import Task
+    from ..learn.arrays import ArrayModel
     from .reading import Reading, WorkerModel  # .reading (the conversion, OpenCV): imported once a file is read
     from ..learn.model import DigitModel
 
-Model = Union["DigitModel", ModelRef, ArrayModel]  # what a run predicts with
+Model = Union["DigitModel", ModelRef, "ArrayModel"]  # what a run predicts with
 
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
@@ -170,6 +170,8 @@ def worker_model(model: Model, settings: Settings) -> Iterator[WorkerModel | Non
     if isinstance(model, ModelRef):
         yield model.load() if settings.backend == "dask" else model.arrays
         return
+    from ..learn.arrays import ArrayModel, save_arrays
+
     form = model if isinstance(model, ArrayModel) else numpy_form(model)
     if form is None or settings.backend == "dask":
         yield form

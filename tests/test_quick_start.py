@@ -147,6 +147,16 @@ def test_the_cached_forms_spec_is_read_without_numpy_as_numpy_reads_it(default_m
         _read_spec(str(tmp_path / "bad.npz"))
 
 
+def test_show_names_a_file_as_it_is_with_no_markup_or_emoji_read_in_it(tmp_path, default_model):
+    from imagemaker import save_digit
+
+    image = tmp_path / "[draft] :smile: 7.png"
+    save_digit(image, "one", size=(40, 56))
+    result = CliRunner().invoke(app, ["show", str(image)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"{image}" in result.output  # was shown as ".../ 😄 7.png"
+
+
 @pytest.mark.parametrize("name,folder_name", [("scikit-learn", "scikit_learn"), ("numpy", "numpy"),
                                               ("typer", "typer"), ("pillow", "pillow"), ("no-such", "no_such")])
 def test_installed_version_is_importlib_metadatas(name, folder_name):

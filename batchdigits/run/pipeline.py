@@ -242,8 +242,9 @@ def iter_read(
             yield tasks
 
     jobs = settings.jobs  # 0: map_ordered asks default_jobs() (joblib) once there is work
+    read = _read_chunk() if settings.backend == "dask" else _ReadChunk()
     answers = map_ordered(
-        _ReadChunk(), chunks(), jobs, settings.backend, settings.scheduler, died=_worker_died, shared=shared,
+        read, chunks(), jobs, settings.backend, settings.scheduler, died=_worker_died, shared=shared,
         scheduler_timeout=settings.scheduler_timeout,
     )
     batch: Batch = []
@@ -263,7 +264,8 @@ class _ReadChunk:
     imported by the first chunk that has a file to read: a run that reads no file (an
     empty folder, an unchanged ``--incremental`` rerun) never imports it.  A worker
     gets the function itself, imported as the worker unpickles it (as before: ahead of
-    its memory limit, see :func:`~batchdigits.io.concurrency.limit_memory`)."""
+    its memory limit, see :func:`~batchdigits.io.concurrency.limit_memory`).  A dask
+    cluster gets the function itself (its tasks are named after it)."""
 
     def __call__(self, items: list[Task | str], shared: WorkerModel | None = None) -> Sequence[Reading]:
         return _read_chunk()(items, shared)

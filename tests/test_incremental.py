@@ -601,3 +601,34 @@ def test_an_error_row_from_an_unreadable_file_is_retried_once_it_is_readable(
     assert converted == ["a.png"] and report.reused == 6
     assert rows_by_path(out)["a.png"]["status"] in ("ok", "low_confidence")
     assert out.read_bytes() == full_csv(folder, tmp_path)
+
+
+# --- the state is read a block of lines at a time ------------------------------
+
+
+def _state_pair(tmp_path: Path, body: list[str], rows: int) -> tuple[str, str]:
+    from batchdigits.run.write import COLUMNS
+
+    csv_path, state = tmp_path / "p.csv", tmp_path / ".p.csv.state.json"
+    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        for i in range(rows):
+            writer.writerow([f"s{i:05d}.png", i % 10, "0.990000", "ok", ""])
+    state.write_text("{}\n" + "".join(line + "\n" for line in body), encoding="utf-8")
+    return str(csv_path), str(state)
+
+
+@pytest.mark.parametrize("damage", ["{not json", "", '["s00700.png", 7, 7, ""], ["x", 1, 1, ""]', "7"])
+def test_a_damaged_state_line_stops_the_reuse_at_that_line(tmp_path, damage):
+    from batchdigits.run.incremental import STATE_BLOCK, _pairs
+
+    rows = 2 * STATE_BLOCK + 5
+    body = [json.dumps([f"s{i:05d}.png", 100 + i, 10**18 + i, ""]) for i in range(rows)]
+    whole = list(_pairs(*_state_pair(tmp_path, body, rows)))
+    assert [(r.path, s.size, s.mtime_ns, s.sha256) for r, s in whole] == [
+        (f"s{i:05d}.png", 100 + i, 10**18 + i, "") for i in range(rows)
+    ]
+    body[STATE_BLOCK + 700] = damage
+    assert list(_pairs(*_state_pair(tmp_path, body, rows))) == whole[:STATE_BLOCK + 700]
+    assert list(_pairs(*_state_pair(tmp_path, body[:-1], rows))) == whole[:STATE_BLOCK + 700]

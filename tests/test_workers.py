@@ -31,7 +31,7 @@ def test_the_workers_predict_and_the_main_process_only_merges_and_writes(tmp_pat
     # in this process no model may predict any more; the worker processes import their own modules
     monkeypatch.setattr(ArrayModel, "predict", no_prediction_here)
     monkeypatch.setattr(DigitModel, "predict", no_prediction_here)
-    monkeypatch.setattr(pipeline, "predict_quietly", no_prediction_here)
+    monkeypatch.setattr(reading, "predict_quietly", no_prediction_here)  # pipeline.predict_here's too
     out = tmp_path / "workers.csv"
     report = classify_folder(folder, out=out, model=default_model, settings=Settings(jobs=2))
     assert report.counts["ok"] + report.counts.get("low_confidence", 0) == 14
@@ -46,8 +46,7 @@ def test_adapt_predicts_its_second_pass_in_the_workers(tmp_path, default_model, 
     monkeypatch.setattr(pipeline, "CHUNK_SIZE", 3)
     # every row's prediction goes through predict_quietly (here: a model without a numpy form);
     # the adapted model's numpy form is still checked here against it, on probe grids
-    monkeypatch.setattr(pipeline, "predict_quietly", no_prediction_here)
-    monkeypatch.setattr(reading, "predict_quietly", no_prediction_here)
+    monkeypatch.setattr(reading, "predict_quietly", no_prediction_here)  # pipeline.predict_here's too
     out = tmp_path / "workers.csv"
     report = classify_folder(folder, out=out, model=default_model, settings=Settings(jobs=2), adapt=True)
     assert report.adaptation is not None and report.found == 12

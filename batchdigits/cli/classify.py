@@ -67,7 +67,7 @@ def write_summary_json(report: Report, path: str, model: DigitModel | ModelRef) 
     import json
 
     from ..io.atomic import atomic_write
-    from ..image.grid import GRID_VERSION
+    from ..image.marks import GRID_VERSION
 
     data = report.as_dict()
     data["model_sha256"] = model.sha256
@@ -242,11 +242,13 @@ def classify(
             held.enter_context(output_lock(out))
         from ..run.classify import classify_folder
         from ..run.pipeline import Settings
-        from ..web.review import ReviewSheet, sheet_format
         from .ui import maybe_progress
 
-        if review_sheet is not None and sheet_format(review_sheet) is None:
-            raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
+        if review_sheet is not None:
+            from ..web.review import sheet_format
+
+            if sheet_format(review_sheet) is None:
+                raise UsageProblem(f"--review-sheet {review_sheet}: a review sheet is drawn as .png or .html")
         corrections = open_corrections(corrections_path, folder)
         learned = learned_model(learn, corrections_path, corrections, incremental, folder)
         model: DigitModel | ModelRef
@@ -259,7 +261,11 @@ def classify(
             batch_size=batch_size, jobs=jobs, min_confidence=min_confidence, backend=backend.value,
             scheduler=scheduler, scheduler_timeout=scheduler_timeout, max_pixels=max_pixels,
         )
-        sheet = ReviewSheet(str(folder)) if review_sheet is not None else None
+        sheet = None
+        if review_sheet is not None:
+            from ..web.review import ReviewSheet
+
+            sheet = ReviewSheet(str(folder))
         with maybe_progress(console, str(folder), recursive, not quiet) as bar:
             listeners: list[Callable[[Row], None]] = [f for f in (bar and bar.advance, sheet and sheet.add) if f]
             report = classify_folder(

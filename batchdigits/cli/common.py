@@ -256,7 +256,7 @@ def open_model(
     asks for the fitted estimators themselves (``--adapt``, ``evaluate``).
     """
     from ..learn.modelref import ModelRef, open_model_file
-    from ..learn.model import ModelError
+    from ..learn.formats import ModelError
 
     if path is not None:
         origin = " (from BATCHDIGITS_MODEL)" if isinstance(path, ModelFromEnv) else ""

@@ -46,12 +46,15 @@ def grid_panel(
     """One image: its grid next to the prediction, or why there is none.
 
     ``confidence`` is the model's confidence (the CSV column), which can be
-    lower than the top probability when the other models disagree.
+    lower than the top probability when the other models disagree.  The title
+    (a file name) is shown as it is: no console markup or ``:emoji:`` codes read in
+    it (a file name is not markup; and rich's emoji table took 20-50 ms to load).
     """
+    heading = Text(title)
     if error:
-        return Panel(Text(f"error: {error}"), title=title, title_align="left")
+        return Panel(Text(f"error: {error}"), title=heading, title_align="left")
     if grid is None or proba is None:
-        return Panel(Text("blank: no ink found"), title=title, title_align="left")
+        return Panel(Text("blank: no ink found"), title=heading, title_align="left")
     best = int(np.argmax(proba))
     layout = Table.grid(padding=(0, 3))
     layout.add_row(
@@ -62,4 +65,4 @@ def grid_panel(
             top_table(proba, classes),
         ),
     )
-    return Panel(layout, title=title, title_align="left")
+    return Panel(layout, title=heading, title_align="left")

@@ -15,6 +15,8 @@ from typing import Any
 
 import typer.core
 
+from .quickvalues import install
+
 CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
@@ -36,7 +38,8 @@ class _Argument(typer.core.TyperArgument):
 
 
 class _Plain:
-    """Arguments by metavar, flags (``--quiet``, ``--help``) without a type."""
+    """Arguments by metavar, flags (``--quiet``, ``--help``) without a type; plain
+    values converted without pydantic (:mod:`.quickvalues`)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
@@ -45,6 +48,7 @@ class _Plain:
                 param.__class__ = _Argument
             elif _is_flag(param) and param.metavar is None:
                 param.metavar = ""
+        install(params)  # plain values without pydantic (see quickvalues)
         return params
 
 

@@ -21,6 +21,7 @@ from ..defaults import DEFAULT_MAX_PIXELS
 from .grid import INPUT_SIDE, images_to_grids, pin_threads
 from ..io.hashing import file_sha256
 from .load import ImageError, load_image
+from .marks import WORKER_DIED  # the main process names it without OpenCV
 
 LOAD_SIDE = INPUT_SIDE  # decode at most this many px per side (JPEG draft, shrink)
 
@@ -105,7 +106,6 @@ def run_task(task: Task) -> Converted:
     return convert_chunk([task])[0]
 
 
-WORKER_DIED = "worker died while decoding"
 _CRASH_ON = "BATCHDIGITS_TEST_CRASH_ON"  # tests only: a worker kills itself on this file name
 
 

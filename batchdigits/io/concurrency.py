@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Generic, TypeVar
 
-from joblib import Parallel, cpu_count, delayed
-
 from .cluster import cluster_map
 from ..defaults import DEFAULT_SCHEDULER_TIMEOUT
 
@@ -54,6 +52,8 @@ _IN_WORKER = False  # set in a local worker process by its first chunk
 
 def default_jobs() -> int:
     """All usable cores: ``joblib.cpu_count()`` (CPU affinity and cgroup CPU quotas respected)."""
+    from joblib import cpu_count  # joblib (0.1-0.2 s to import): only once there is work for workers
+
     return max(1, cpu_count())
 
 
@@ -68,6 +68,9 @@ def map_ordered(
     scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
 ) -> Iterator[Sequence[R]]:
     """Yield ``func(chunk)`` (one answer per item) for every chunk, in input order.
+
+    ``jobs`` is the number of worker processes; 0 asks :func:`default_jobs` once
+    there is work (an empty chunk is answered ``[]`` without a call).
 
     With ``shared`` given, each call is ``func(chunk, shared)``: a dask cluster
     gets ``shared`` once per worker (scattered); local workers get it with
@@ -86,7 +89,11 @@ def map_ordered(
         func = functools.partial(func, shared=shared)
     first = None
     for chunk in rest:
-        if jobs != 1 and len(chunk) > 0:
+        if len(chunk) == 0:  # nothing to do: no call (an empty folder, an unchanged rerun import nothing for it)
+            yield []
+            continue
+        jobs = jobs or default_jobs()
+        if jobs != 1:
             first = chunk
             break
         yield func(chunk)
@@ -140,6 +147,8 @@ def worker_deaths() -> tuple[type[BaseException], ...]:
 
 
 def _parallel(func: Callable[[list[T]], R], chunks: Iterator[list[T]], n_jobs: int) -> Iterator[R]:
+    from joblib import Parallel, delayed
+
     parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
     return parallel(delayed(func)(chunk) for chunk in chunks)
 

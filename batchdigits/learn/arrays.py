@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from .formats import ARRAYS_FORMAT  # light, for the main process
 from .signals import ByClass, by_class, class_distances, combined, signals, vote
 
-ARRAYS_FORMAT = 2  # 2: the "signals" calibrator
 KNN_BLOCK = 64  # grids per k-NN distance block (64 x 12k training grids: 6 MB)
 KINDS = ("svc", "logistic", "knn")
 
@@ -322,24 +322,4 @@ def load_arrays(path: str | os.PathLike[str], source: str = "", sha256: str = ""
     return ArrayModel(arrays, source, sha256)
 
 
-class ArraysFile:
-    """A reference to a saved numpy form, sent to local workers instead of the arrays:
-    ``load()`` reads it once per process (kept while the same file is asked for)."""
-
-    def __init__(self, path: str, sha256: str):
-        self.path, self.sha256 = path, sha256
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ArraysFile, (self.path, self.sha256))
-
-    def load(self) -> ArrayModel:
-        key = (self.path, self.sha256)
-        model = _LOADED.get(key)
-        if model is None:
-            model = load_arrays(self.path, sha256=self.sha256)
-            _LOADED.clear()
-            _LOADED[key] = model
-        return model
-
-
-_LOADED: dict[tuple[str, str], ArrayModel] = {}
+_LOADED: dict[tuple[str, str], ArrayModel] = {}  # the numpy form a process loaded last (ArraysFile.load)

@@ -27,9 +27,9 @@ import numpy as np
 from ..io.atomic import atomic_write
 from .fastsvc import fast_predict_proba
 from .signals import N_SIGNALS, by_class, class_distances, combined, signals, vote
-from ..image.grid import GRID_VERSION
+from ..image.marks import GRID_VERSION
+from .formats import MODEL_FORMAT, ModelError  # noqa: F401  # light, for the main process
 
-MODEL_FORMAT = 4  # 3: pen-stroke training grids, calibrated confidence; 4: confidence from the signals
 FAST_PATH_PROBE = 64  # grids on which the fast SVC path is checked against scikit-learn
 ALLOWED_TYPES = frozenset(
     {
@@ -87,10 +87,6 @@ METADATA_TYPES: dict[str, tuple[type, ...]] = {  # numbers.Integral: int and num
     "holdout_size": (Integral,),
     "confidence": (str,),
 }
-
-
-class ModelError(Exception):
-    """A model file that cannot be used; ``str(err)`` is the reason."""
 
 
 @dataclass

@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..image.grid import GRID_VERSION
+from ..image.marks import GRID_VERSION
 from ..io.atomic import atomic_write
 from ..io.hashing import file_sha256
-from .arrays import ARRAYS_FORMAT, ArrayModel, ArraysFile
+from .formats import ARRAYS_FORMAT  # not .arrays: no numpy until the model is loaded
 
 if TYPE_CHECKING:
+    from .arrays import ArrayModel
     from .model import DigitModel
 
 
@@ -59,6 +60,29 @@ class ModelRef:
         from .model import load_model
 
         return load_model(self.source)
+
+
+class ArraysFile:
+    """A reference to a saved numpy form, sent to local workers instead of the arrays:
+    ``load()`` reads it once per process (kept while the same file is asked for;
+    numpy is imported then, not with this module)."""
+
+    def __init__(self, path: str, sha256: str):
+        self.path, self.sha256 = path, sha256
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ArraysFile, (self.path, self.sha256))
+
+    def load(self) -> ArrayModel:
+        from .arrays import _LOADED, load_arrays
+
+        key = (self.path, self.sha256)
+        model = _LOADED.get(key)
+        if model is None:
+            model = load_arrays(self.path, sha256=self.sha256)
+            _LOADED.clear()
+            _LOADED[key] = model
+        return model
 
 
 def cache_dir() -> Path:
@@ -94,8 +118,7 @@ def cached_ref(path: str, sha256: str) -> ModelRef | None:
         return None
     cached = arrays_cache_path(sha256)
     try:
-        with np.load(cached, allow_pickle=False) as data:
-            spec = json.loads(str(data["spec"]))
+        spec = _read_spec(str(cached))
     except (OSError, ValueError, KeyError, EOFError):
         return None
     if spec.get("format") != ARRAYS_FORMAT:
@@ -103,8 +126,37 @@ def cached_ref(path: str, sha256: str) -> ModelRef | None:
     return ModelRef(path, sha256, ArraysFile(str(cached), sha256), dict(spec.get("metadata") or {}))
 
 
+_PLAIN_SPEC = re.compile(r"\{'descr': '<U([0-9]+)', 'fortran_order': False, 'shape': \(\), \} *\n")
+
+
+def _read_spec(cached: str) -> dict[str, Any]:
+    """The ``spec`` (JSON) of a numpy form's ``.npz``: its ``spec.npy``, a 0-d unicode
+    array, read with the standard library (numpy takes 0.1 s to import, and a run
+    that reads no file needs nothing else of it); anything else is read by numpy."""
+    try:
+        with zipfile.ZipFile(cached) as archive:
+            raw = archive.read("spec.npy")
+        if raw[:6] != b"\x93NUMPY" or raw[6] not in (1, 2, 3):
+            raise ValueError("not a .npy")
+        size, start = (2, 10) if raw[6] == 1 else (4, 12)
+        end = start + int.from_bytes(raw[8:8 + size], "little")
+        plain = _PLAIN_SPEC.fullmatch(raw[start:end].decode("latin-1"))
+        if plain is None or len(raw) - end != 4 * int(plain[1]):
+            raise ValueError("not a 0-d little-endian unicode array")
+        text = raw[end:].decode("utf-32-le").rstrip("\x00")
+    except Exception:  # noqa: BLE001 - numpy reads it, and says what is wrong, as it always did
+        import numpy as np
+
+        with np.load(cached, allow_pickle=False) as data:
+            text = str(data["spec"])
+    spec: dict[str, Any] = json.loads(text)
+    return spec
+
+
 def cache_form(model: DigitModel) -> ModelRef | None:
     """Derive, check and cache the numpy form of ``model`` (loaded from ``model.source``)."""
+    import numpy as np
+
     from .export import to_arrays
 
     form = to_arrays(model)

@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from ..image.grid import GRID_VERSION
+from ..image.marks import GRID_VERSION  # not image.grid: no OpenCV in this process
 from ..io.atomic import naming, remove_stale_temps, temp_beside, temp_prefix
 from ..io.files import walk
-from ..learn.builtin import default_model_ref
 from ..learn.modelref import ModelRef
 from .corrections import Corrections
 from .incremental import Previous, StateWriter, open_previous, run_header, write_state
@@ -103,7 +102,10 @@ def classify_folder(
                          "with `batchdigits train --unlabelled FOLDER` and use that")
     folder = os.path.abspath(folder)  # workers (dask) may run elsewhere
     out_path = None if out is None else os.fspath(out)
-    model = model or default_model_ref()
+    if model is None:
+        from ..learn.builtin import default_model_ref
+
+        model = default_model_ref()
     if adapt and isinstance(model, ModelRef):
         model = model.full()  # adapting refits the estimators: scikit-learn
     report = Report(out=out_path, model=model.source)

@@ -28,6 +28,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import IO, Any
 
 from ..io.hashing import file_sha256
@@ -108,14 +109,31 @@ def _pairs(csv_path: str, state_path: str) -> Iterator[tuple[Row, FileStamp]]:
             return
         state_fh.readline()
         try:
-            for fields, line in zip(reader, state_fh, strict=True):
-                path, size, mtime_ns, sha = json.loads(line)
+            for fields, (path, size, mtime_ns, sha) in zip(reader, _state_lines(state_fh), strict=True):
                 row = Row.from_fields(fields)
                 if row.path != path:
                     return  # out of step: stop reusing
                 yield row, FileStamp(int(size), int(mtime_ns), str(sha))
         except (ValueError, TypeError, csv.Error):
             return  # a damaged CSV or state: classify the rest again
+
+
+STATE_BLOCK = 1024  # state lines parsed per json.loads call
+
+
+def _state_lines(fh: IO[str]) -> Iterator[Any]:
+    """The state's lines after the header, parsed: a block of lines per ``json.loads``
+    call (a call per line was most of the time an unchanged rerun spent reading them).
+    A block that is not one JSON value per line is parsed a line at a time, so a
+    damaged line stops the reuse where it did: at that line."""
+    while lines := list(islice(fh, STATE_BLOCK)):
+        try:
+            values = json.loads("[" + ",".join(lines) + "]")
+        except ValueError:
+            values = None
+        if values is None or len(values) != len(lines):
+            values = map(json.loads, lines)  # raises at the damaged line
+        yield from values
 
 
 class StateWriter:

@@ -34,28 +34,27 @@ import dataclasses
 import os
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Union
 
-import numpy as np
-
 from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE, DEFAULT_SCHEDULER_TIMEOUT
-from ..image.convert import WORKER_DIED, Task
-from ..io.concurrency import default_jobs, map_ordered
+from ..image.marks import WORKER_DIED  # not image.convert (OpenCV): a Task is made by _task
+from ..io.concurrency import map_ordered
 from ..io.files import Found
-from ..learn.arrays import ArrayModel, ArraysFile, save_arrays
-from ..learn.modelref import ModelRef
+from ..learn.modelref import ArraysFile, ModelRef  # not .arrays: no numpy in a run that reads no file
 from .corrections import Corrections
 from .incremental import FileStamp, Previous, stamp
-from .reading import Reading, WorkerModel, predict_quietly, read_chunk, worker_died
 from .write import Row
 
 if TYPE_CHECKING:
+    from ..image.convert import Task
+    from ..learn.arrays import ArrayModel
+    from .reading import Reading, WorkerModel  # .reading (the conversion, OpenCV): imported once a file is read
     from ..learn.model import DigitModel
 
-Model = Union["DigitModel", ModelRef, ArrayModel]  # what a run predicts with
+Model = Union["DigitModel", ModelRef, "ArrayModel"]  # what a run predicts with
 
 CHUNK_SIZE = 64  # files converted per worker task ...
 CHUNK_BYTES_PER_FILE = 64 * 1024  # ... where each 64 KiB of a file counts as one more file
@@ -171,6 +170,8 @@ def worker_model(model: Model, settings: Settings) -> Iterator[WorkerModel | Non
     if isinstance(model, ModelRef):
         yield model.load() if settings.backend == "dask" else model.arrays
         return
+    from ..learn.arrays import ArrayModel, save_arrays
+
     form = model if isinstance(model, ArrayModel) else numpy_form(model)
     if form is None or settings.backend == "dask":
         yield form
@@ -240,9 +241,10 @@ def iter_read(
             pending.append(slots)
             yield tasks
 
-    jobs = settings.jobs or default_jobs()
+    jobs = settings.jobs  # 0: map_ordered asks default_jobs() (joblib) once there is work
+    read = _read_chunk() if settings.backend == "dask" else _ReadChunk()
     answers = map_ordered(
-        read_chunk, chunks(), jobs, settings.backend, settings.scheduler, died=worker_died, shared=shared,
+        read, chunks(), jobs, settings.backend, settings.scheduler, died=_worker_died, shared=shared,
         scheduler_timeout=settings.scheduler_timeout,
     )
     batch: Batch = []
@@ -257,13 +259,40 @@ def iter_read(
         yield batch
 
 
+class _ReadChunk:
+    """:func:`~batchdigits.run.reading.read_chunk`, its module (the conversion: OpenCV, Pillow)
+    imported by the first chunk that has a file to read: a run that reads no file (an
+    empty folder, an unchanged ``--incremental`` rerun) never imports it.  A worker
+    gets the function itself, imported as the worker unpickles it (as before: ahead of
+    its memory limit, see :func:`~batchdigits.io.concurrency.limit_memory`).  A dask
+    cluster gets the function itself (its tasks are named after it)."""
+
+    def __call__(self, items: list[Task | str], shared: WorkerModel | None = None) -> Sequence[Reading]:
+        return _read_chunk()(items, shared)
+
+    def __reduce__(self) -> tuple[Callable[[], Callable[..., Sequence[Reading]]], tuple[()]]:
+        return (_read_chunk, ())
+
+
+def _read_chunk() -> Callable[..., Sequence[Reading]]:
+    from .reading import read_chunk
+
+    return read_chunk
+
+
+def _worker_died(task: Task | str) -> Reading:
+    from .reading import worker_died
+
+    return worker_died(task)
+
+
 def _slot(entry: Found, known: Known) -> Slot:
     previous, verify, corrections = known.previous, known.verify_content, known.corrections
     if entry.reason:
-        return Slot(entry.rel, task=Task(entry.path, entry.reason))
+        return Slot(entry.rel, task=_task(entry.path, entry.reason))
     file_stamp = stamp(entry.path) if (known.need_stamps or previous is not None) else None
     if corrections is not None and corrections.covers(entry.rel):
-        return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=True))
+        return Slot(entry.rel, file_stamp, task=_task(entry.path, want_sha256=True))
     old = previous.lookup(entry.rel) if previous is not None else None
     if old is not None and file_stamp is not None and not _retry(old[0]):
         old_row, old_stamp = old
@@ -271,13 +300,20 @@ def _slot(entry: Found, known: Known) -> Slot:
             if not verify:
                 return Slot(entry.rel, old_stamp, reuse=old_row)
             if old_stamp.sha256:
-                return Slot(entry.rel, file_stamp, old_row, Task(entry.path, expect_sha256=old_stamp.sha256))
-    return Slot(entry.rel, file_stamp, task=Task(entry.path, want_sha256=True) if verify else entry.path)
+                return Slot(entry.rel, file_stamp, old_row, _task(entry.path, expect_sha256=old_stamp.sha256))
+    return Slot(entry.rel, file_stamp, task=_task(entry.path, want_sha256=True) if verify else entry.path)
+
+
+def _task(path: str, error: str = "", **asked: object) -> Task:
+    """A :class:`~batchdigits.image.convert.Task`, its module (OpenCV) imported when a run first needs one."""
+    from ..image.convert import Task
+
+    return Task(path, error, **asked)  # type: ignore[arg-type]
 
 
 def _with_max_pixels(task: Task | str, max_pixels: int) -> Task:
     if isinstance(task, str):
-        return Task(task, max_pixels=max_pixels)
+        return _task(task, max_pixels=max_pixels)
     return dataclasses.replace(task, max_pixels=max_pixels)
 
 
@@ -318,8 +354,12 @@ def predict_here(batch: Batch, model: Model) -> Batch:
     with_grid = [i for i, (_, r) in enumerate(batch) if r is not None and r.grid is not None]
     if not with_grid:
         return batch
+    import numpy as np
+
     grids = np.stack([batch[i][1].grid.reshape(64) for i in with_grid])  # type: ignore[union-attr]
     predictor = model.load() if isinstance(model, ModelRef) else model
+    from .reading import predict_quietly
+
     digits, confidence = predict_quietly(predictor, grids)
     out = list(batch)
     for i, digit, conf in zip(with_grid, digits, confidence, strict=True):

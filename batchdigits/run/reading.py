@@ -3,7 +3,7 @@
 :func:`read_chunk` decodes and converts a chunk of files
 (:func:`batchdigits.image.convert.convert_chunk`) and predicts their grids with
 the model it is given (an :class:`~batchdigits.learn.arrays.ArrayModel`, or an
-:class:`~batchdigits.learn.arrays.ArraysFile` a local worker loads once per
+:class:`~batchdigits.learn.modelref.ArraysFile` a local worker loads once per
 process), answering one :class:`Reading` per file: the few numbers a CSV row is
 made from.  Without a model the readings carry the grids instead (``--adapt``'s
 first pass; a model with no numpy form, predicted by the main process).
@@ -23,7 +23,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..image.convert import WORKER_DIED, Task, convert_chunk
-from ..learn.arrays import ArrayModel, ArraysFile
+from ..learn.arrays import ArrayModel
+from ..learn.modelref import ArraysFile
 from ..learn.folderconf import FolderLayer
 
 WorkerModel = ArrayModel | ArraysFile  # what a worker is given to predict with

@@ -82,3 +82,17 @@ def test_lines_fitted_together_are_the_one_line_fits() -> None:
         got[ys[seg == b], xs[seg == b]] = True
         np.testing.assert_array_equal(got, line, err_msg=f"band {b}")
         assert thickness[b] == expected
+
+
+def test_an_underline_with_no_line_down_the_sides_is_removed() -> None:
+    """No edge column holds a line down: the runs of no columns at all (OpenCV 4.10 reduced them to None)."""
+    mask = np.zeros((40, 40), bool)
+    mask[5:35, 18:22] = True  # a "1"
+    mask[37, 1:39] = True  # an underline
+    stack = np.zeros((1, 42, 42), np.uint8)
+    stack[0, :40, :40] = mask
+    shapes = np.array([[40, 40]])
+    assert rules.may_hold_lines(stack, shapes).tolist() == [True]
+    rules.remove_stacked_rules(stack, shapes, np.array([0]))
+    assert not stack[0, 37].any() and stack[0, 5:35, 18:22].all()
+    assert rules._long_runs(np.zeros((0, 12), np.uint8), np.zeros(0, np.int64)).shape == (0, 12)

@@ -195,8 +195,10 @@ def _long_runs(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     Only the rows holding that many pixels are looked at.
     """
     c = rows.shape[1]
-    enough = np.flatnonzero(cv2.reduce(rows, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() >= lengths)
     out = np.zeros_like(rows)
+    if not rows.size:  # OpenCV 4 reduces no rows to None
+        return out
+    enough = np.flatnonzero(cv2.reduce(rows, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() >= lengths)
     if enough.size:
         some = rows[enough]
         row, start, stop = _spans(some)

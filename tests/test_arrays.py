@@ -4,6 +4,7 @@ starts without scikit-learn when that form is cached."""
 from __future__ import annotations
 
 import csv
+import math
 import subprocess
 import sys
 import textwrap
@@ -18,10 +19,13 @@ from threadpoolctl import threadpool_limits
 
 from batchdigits.defaults import DEFAULT_MIN_CONFIDENCE
 from batchdigits.image.convert import convert_file
-from batchdigits.learn.arrays import ArrayModel, load_arrays, save_arrays
+import batchdigits.learn.arrays as arrays_module
+from batchdigits.learn.arrays import ArrayModel, _knn_proba, load_arrays, save_arrays
 from batchdigits.learn.export import to_arrays
 from batchdigits.learn.model import DigitModel, load_model
 from batchdigits.learn.modelref import ModelRef, arrays_cache_path, open_model_file
+from batchdigits.learn.nearest import Neighbours, heap_neighbours
+from batchdigits.learn.signals import by_class, class_distances
 from helpers import run_cli
 from imagemaker import save_digit
 from test_train import labelled_tree
@@ -105,6 +109,101 @@ def test_k_nn_distance_ties_are_broken_as_scikit_learn_breaks_them():
     with threadpool_limits(1):
         expected = knn.predict_proba(queries)
     np.testing.assert_array_equal(form.predict_proba(queries), expected)
+
+
+def tied_grids(fit_x: np.ndarray) -> np.ndarray:
+    """Integer grids at equal distances from several training grids: training grids
+    themselves (duplicates among them), and grids one or two steps off them."""
+    rng = np.random.default_rng(11)
+    some = fit_x[rng.choice(len(fit_x), 150, replace=False)]
+    step = np.eye(64)[rng.integers(0, 64, 150)] * rng.choice([-1, 1], (150, 1))
+    return np.clip(np.concatenate([some, some + step, some + 2 * step, (some + some[::-1]) // 2]), 0, 16)
+
+
+def every_answer(form: ArrayModel, grids: np.ndarray) -> list[np.ndarray]:
+    """What ``form`` says of ``grids``: by chunks of 64 and at once, probabilities, signals."""
+    with threadpool_limits(1):
+        answers = [part for start in range(0, len(grids), 64) for part in form.predict(grids[start : start + 64])]
+        return [*answers, *form.predict(grids), form.predict_proba(grids), *form.predict_signals(grids)]
+
+
+def test_the_float32_search_of_integer_grids_gives_the_float64_forms_bits(default_model, monkeypatch):
+    # integer grids go through nearest.py (float32 products, grouped candidates, kernel
+    # table); with integer_bound refusing every grid the float64 code answers instead:
+    # digits, confidences, probabilities and signals must be the same bits, not just close
+    form = to_arrays(default_model)
+    assert form is not None
+    grids = np.concatenate([varied_grids(), tied_grids(form.arrays["op1.fit_x"])])
+    searched = []
+    search = Neighbours.search
+    monkeypatch.setattr(Neighbours, "search", lambda self, *args: searched.append(1) or search(self, *args))
+    fast = every_answer(form, grids)
+    assert searched  # the float32 path was taken
+    monkeypatch.setattr(arrays_module, "integer_bound", lambda x: math.inf)
+    slow = every_answer(form, grids)
+    assert len(fast) == len(slow)
+    for mine, theirs in zip(fast, slow, strict=True):
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
+
+
+def test_grids_that_are_not_small_integers_are_predicted_in_float64_as_scikit_learn_does(default_model):
+    form = to_arrays(default_model)
+    assert form is not None
+    grids = varied_grids()[::4]
+    odd = np.concatenate([grids * 0.5 + 0.25, grids[:20] * 1000.0, grids[:20] + 1e-9])  # fractions, far grids
+    assert arrays_module.integer_bound(odd) == math.inf or arrays_module.integer_bound(odd) > 1000
+    assert_same_predictions(default_model, form, odd)
+
+
+def test_the_grouped_search_agrees_with_the_full_one_on_a_small_k_nn():
+    # a few training grids per class (groups shrink so that there are k of them), a class
+    # with none, many ties: the k-NN's probabilities and the class distances, bit for bit
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        n_train = int(rng.integers(5, 40))
+        fit_x = rng.integers(0, 4, (n_train, 64)).astype(np.float64)
+        labels = rng.integers(0, 4, n_train)  # classes 0..3 of 5: class 4 never
+        norms = np.einsum("ij,ij->i", fit_x, fit_x)
+        k = int(rng.integers(1, min(n_train, 7) + 1))
+        index = Neighbours.build(fit_x, norms, labels, 5, k)
+        assert index is not None and index.limit > 16
+        x = np.concatenate([rng.integers(0, 4, (30, 64)), fit_x[:5]]).astype(np.float64)
+        proba, distances = index.search(x.astype(np.float32), np.einsum("ij,ij->i", x, x))
+        arrays = {"fit_x": fit_x, "labels": labels, "norms": norms, "k": np.asarray(k), "classes": np.arange(5)}
+        assert np.array_equal(proba, _knn_proba(arrays, "", x)), trial
+        assert np.array_equal(distances, class_distances(x, by_class(fit_x, norms, labels, 5))), trial
+    assert Neighbours.build(fit_x + 0.5, norms, labels, 5, 3) is None  # not integers: no float32 search
+
+
+def reference_heap(distances: np.ndarray, k: int) -> list[int]:
+    """scikit-learn's ``heap_push`` over every training grid, in order (no filtering)."""
+    values, indices = [math.inf] * k, [0] * k
+    for j, val in enumerate(distances.tolist()):
+        if val >= values[0]:
+            continue
+        current = 0
+        while True:
+            left, right = 2 * current + 1, 2 * current + 2
+            if left >= k:
+                break
+            if right >= k or values[left] >= values[right]:
+                swap = left if val < values[left] else -1
+            else:
+                swap = right if val < values[right] else -1
+            if swap < 0:
+                break
+            values[current], indices[current] = values[swap], indices[swap]
+            current = swap
+        values[current], indices[current] = val, j
+    return indices
+
+
+def test_the_filtered_heap_replay_keeps_the_grids_the_full_heap_keeps():
+    rng = np.random.default_rng(2)
+    for trial in range(200):
+        n, k = int(rng.integers(1, 3000)), int(rng.integers(1, 9))
+        distances = rng.integers(0, int(rng.integers(1, 30)), n).astype(np.float64)  # ties everywhere
+        assert heap_neighbours(distances, k).tolist() == reference_heap(distances, k), trial
 
 
 def test_a_model_file_is_validated_once_then_opened_from_its_cached_numpy_form(default_model, tmp_path):

@@ -475,26 +475,28 @@ def upright_in_box(strokes: np.ndarray) -> np.ndarray:
 def _upright_in_box(strokes: Tiles) -> Tiles:
     """:func:`upright_in_box` of every live image (with ink): the box and shear vectorised, one warp each."""
     n = len(strokes.shapes)
-    strong = strokes.like(cv2.threshold(strokes.mosaic, STRONG, 0, cv2.THRESH_TOZERO)[1])
-    present = np.asarray(strong.stack.any(axis=2))  # (n, side): the rows holding strong ink
-    count = np.count_nonzero(strong.stack, axis=(1, 2))
+    inked = strokes.like(cv2.threshold(strokes.mosaic, STRONG, 255, cv2.THRESH_BINARY)[1])  # 255 on strong ink
+    strong = strokes.like(cv2.bitwise_and(strokes.mosaic, inked.mosaic))
+    pixels, first, last = _row_ends(inked)  # per row: strong pixels, first and last column holding one
+    count = pixels.sum(axis=1)
     for i in np.flatnonzero(strokes.alive & (count == 0)).tolist():  # no strong ink: all of it
         strong.stack[i] = strokes.stack[i]
-        present[i] = strokes.stack[i].any(axis=1)
-        count[i] = np.count_nonzero(strokes.stack[i])
+        nz = strokes.stack[i] != 0
+        pixels[i], first[i] = nz.sum(axis=1), np.argmax(nz, axis=1)
+        last[i] = strokes.side - 1 - np.argmax(nz[:, ::-1], axis=1)
+        count[i] = pixels[i].sum()
+    present = pixels > 0  # (n, side): the rows holding strong ink
     live = np.flatnonzero(strokes.alive & (count > 0)).tolist()
-    strongs, images = strong.images(), strokes.images()
+    shapes = strokes.shapes.tolist()
     m00, m01, mu11, mu02 = np.ones(n), np.zeros(n), np.zeros(n), np.zeros(n)
     for i in live:
-        m = cv2.moments(strongs[i])
+        h, w = shapes[i]
+        m = cv2.moments(strong.stack[i, :h, :w])
         m00[i], m01[i], mu11[i], mu02[i] = m["m00"], m["m01"], m["mu11"], m["mu02"]
     cy = m01 / m00
     slope = np.where((count >= 3) & (mu02 > 0), np.clip(DESLANT * mu11 / np.where(mu02 > 0, mu02, 1.0), -1.0, 1.0),
                      0.0)
     # the strong pixels' columns once sheared, less slope * cy (x - slope * y): per row, its first and last
-    nz = strong.stack != 0
-    first = np.argmax(nz, axis=2)
-    last = strong.side - 1 - np.argmax(nz[:, :, ::-1], axis=2)
     y = np.arange(strong.side, dtype=np.float64)
     shift = y * -slope[:, None]
     left_x = np.where(present, first + shift, np.inf).min(axis=1)
@@ -517,10 +519,42 @@ def _upright_in_box(strokes: Tiles) -> Tiles:
     upright.alive = strokes.alive.copy()
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     for i in live:
-        cv2.warpAffine(images[i], to_input[i], (WORK, WORK), dst=upright.stack[i, :WORK, :WORK],
+        h, w = shapes[i]
+        cv2.warpAffine(strokes.stack[i, :h, :w], to_input[i], (WORK, WORK), dst=upright.stack[i, :WORK, :WORK],
                        flags=flags, borderMode=cv2.BORDER_CONSTANT)
     upright.shapes = np.full_like(strokes.shapes, WORK)
     return upright.like(cv2.threshold(upright.mosaic, STRONG, 1, cv2.THRESH_BINARY)[1])
+
+
+_columns: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # side -> a mosaic's rows of 1..side, and of side..1
+
+
+def _row_ends(inked: Tiles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of each tile of ``inked`` (``uint8`` 0/255): how many pixels are set, the first and the last column.
+
+    Each ``(n, side)``; the columns are meaningless in rows without a pixel.  On the mosaic by OpenCV:
+    the rows' sums and the largest of (column + 1) and of (side - column) where set, the columns held in
+    two patterns (side < 256): with the threshold, about 8 us an image against 10.5 us for numpy's
+    ``any``, ``count_nonzero`` and ``argmax`` both ways on the stack (measured, 256 small scans, load 8).
+    """
+    n, side = len(inked.shapes), inked.side
+    if side >= 256:
+        nz = inked.stack != 0
+        return np.count_nonzero(nz, axis=2), np.argmax(nz, axis=2), side - 1 - np.argmax(nz[:, :, ::-1], axis=2)
+    patterns = _columns.get(side)
+    if patterns is None or len(patterns[0]) < n * side:
+        x = np.arange(side, dtype=np.uint8)
+        tiles = max(n, BATCH) if side <= WORK + 2 else n  # kept for the batches' side only
+        patterns = (np.tile(x + 1, (tiles * side, 1)), np.tile(side - x, (tiles * side, 1)))
+        if side <= WORK + 2:
+            _columns[side] = patterns
+    after_last, from_first = (p[: n * side] for p in patterns)
+    rows = inked.mosaic
+    pixels = cv2.reduce(rows, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side) // 255
+    # numpy's largest along the rows: OpenCV's REDUCE_MAX to a column takes 21 us an image (its sum 0.7)
+    after = np.maximum.reduce(cv2.bitwise_and(rows, after_last), axis=1).reshape(n, side)
+    before = np.maximum.reduce(cv2.bitwise_and(rows, from_first), axis=1).reshape(n, side)
+    return pixels, side - before.astype(np.int64), after.astype(np.int64) - 1
 
 
 # ---------------------------------------------------------------------------

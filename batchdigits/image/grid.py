@@ -400,8 +400,12 @@ def otsu_mask(ink: np.ndarray) -> np.ndarray:
 
 def _otsu_level(ink: np.ndarray) -> int:
     """Otsu's threshold of ``ink``, held within ``OTSU_LIMITS``: the mask is ``ink > level``."""
-    t = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0]
-    return min(max(int(t), OTSU_LIMITS[0]), OTSU_LIMITS[1])
+    return _held(cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0])
+
+
+def _held(level: float) -> int:
+    """An Otsu threshold held within ``OTSU_LIMITS``."""
+    return min(max(int(level), OTSU_LIMITS[0]), OTSU_LIMITS[1])
 
 
 def clean_mask(ink: np.ndarray) -> np.ndarray | None:
@@ -422,13 +426,13 @@ def clean_mask(ink: np.ndarray) -> np.ndarray | None:
 def _clean_mask(ink: Tiles) -> Tiles:
     """:func:`clean_mask` of every live image: one dilation and one labelling on the mosaic."""
     n = len(ink.shapes)
-    levels = np.full(n, 255, dtype=np.int64)  # a dead image: nothing above it
-    inks = ink.images()
-    for i in np.flatnonzero(ink.alive).tolist():
-        levels[i] = _otsu_level(inks[i])
-    mask = ink.like(np.greater(ink.stack, levels[:, None, None].astype(np.uint8)).view(np.uint8))
+    mask = ink.like(np.zeros_like(ink.stack))  # a dead image: nothing above it
+    inks, masks = ink.images(), mask.images()
+    for i in np.flatnonzero(ink.alive).tolist():  # Otsu's call writes the mask, unless its level is held
+        level = cv2.threshold(inks[i], 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU, dst=masks[i])[0]
+        if level < OTSU_LIMITS[0] or level > OTSU_LIMITS[1]:
+            cv2.threshold(inks[i], _held(level), 1, cv2.THRESH_BINARY, dst=masks[i])
     # the rules' cheap tests on every image at once; only those passing them go through the rules
-    masks = mask.images()
     remove_stacked_rules(mask.stack, mask.shapes, np.flatnonzero(may_hold_lines(mask.stack, mask.shapes) & mask.alive))
     edged, strips = may_hold_margins(mask.stack, mask.shapes)
     for i in np.flatnonzero(edged & mask.alive).tolist():

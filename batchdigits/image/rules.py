@@ -450,9 +450,16 @@ def _columns_of(flags: np.ndarray, tile: np.ndarray, top: np.ndarray, bottom: np
     k, side, c = flags.shape
     if not tile.size:
         return np.zeros((0, c), dtype=bool)
-    start = tile * side + top
-    bounds = np.stack([start, start + (bottom - top)], axis=1).ravel()  # pairs; between them: ignored
-    return np.logical_or.reduceat(flags.reshape(k * side, c), bounds, axis=0)[::2]
+    height = bottom - top
+    if (height <= 0).any():  # (bands hold a row at least) reduceat's reading of an empty range
+        start = tile * side + top
+        bounds = np.stack([start, start + height], axis=1).ravel()  # pairs; between them: ignored
+        return np.logical_or.reduceat(flags.reshape(k * side, c), bounds, axis=0)[::2]
+    # the bands' rows gathered, one band after the other: reduceat then reads no rows between the bands
+    # (with the pairs of bounds, it reduced every row of the stack; remove_stacked_rules went from about
+    # 35 to 29 us an image of a chunk with this and _spans' compare: measured, 256 small scans, load 8)
+    rows = flags.reshape(k * side, c)[_band_rows(tile * side + top, height)]
+    return np.logical_or.reduceat(rows, np.cumsum(height) - height, axis=0)
 
 
 def _columns_from(seg: np.ndarray, xs: np.ndarray, n: int, side: int) -> np.ndarray:
@@ -464,7 +471,11 @@ def _spans(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The runs of nonzero values along the rows of a 2-D array whose rows all end in a zero: row, start, stop."""
     c = flags.shape[1]
     flat = np.ascontiguousarray(flags).reshape(-1).view(np.int8)
-    edges = np.flatnonzero(np.diff(flat, prepend=np.zeros(1, np.int8)))  # rows end in zeros: runs stay in them
+    # where a value differs from the one before (rows end in zeros: runs stay in them); a first value
+    # that is set starts a run.  Compared, not differenced with a zero prepended: no copy of the array
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if flat.size and flat[0]:
+        edges = np.concatenate([[0], edges])
     row = edges[::2] // c
     return row, edges[::2] - row * c, edges[1::2] - row * c
 

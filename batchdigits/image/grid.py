@@ -80,10 +80,10 @@ DESLANT = 1.0  # fraction of the measured slant that is removed
 OTSU_LIMITS = (64, 191)  # the Otsu threshold is held within 25-75 % of full ink (0..255)
 STRONG = 127  # ink levels above this (half of full ink) are the digit's core
 LEVELS = np.arange(256, dtype=np.float64)
-ZERO = np.zeros(1, dtype=np.float64)  # scalar operands for OpenCV's arithmetic
-MINUS_ONE = np.full(1, -1.0)
+MINUS_ONE = np.full(1, -1.0)  # a scalar operand for OpenCV's arithmetic
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 TRIANGLE = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float32)  # Pillow's bilinear filter, halving
+HALF_TRIANGLE = np.array([1.0, 2.0, 1.0], dtype=np.float32)  # TRIANGLE is it convolved with 1 1
 # the frame's edge rows and columns have one neighbour fewer: weighed 8/7, as 56/49 (corners 64/49), so
 # that every value stays a whole number, exact in float32: equal values stay equal (ties are kept)
 EDGE_WEIGHT = np.full((FRAME, FRAME), 7.0, dtype=np.float32)
@@ -588,15 +588,27 @@ def _thicken(bitmap: Tiles) -> np.ndarray:
     # distance (exact with a 3x3 mask): as accurate as Euclidean here (measured).
     # Per image: on the mosaic, distances would reach other tiles' strokes
     edge = cv2.subtract(bitmap.mosaic, cv2.erode(bitmap.mosaic, CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0))
-    not_edge = bitmap.like(cv2.compare(edge, ZERO, cv2.CMP_EQ)).stack
-    inked = bitmap.alive & bitmap.stack.any(axis=(1, 2))
+    # 255 where no edge: at most 0 (a threshold: 0.4 us an image; compare with a float64 array 0 took 2.5 us)
+    not_edge = bitmap.like(cv2.threshold(edge, 0, 255, cv2.THRESH_BINARY_INV)[1]).stack
+    side = bitmap.side
+    rows = cv2.reduce(bitmap.mosaic, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side)  # numpy's any: a copy
+    inked = bitmap.alive & (rows > 0).any(axis=1)
     signed = np.zeros(bitmap.stack.shape, dtype=np.float32)
-    for i in np.flatnonzero(inked):
+    for i in np.flatnonzero(inked).tolist():
         cv2.distanceTransform(not_edge[i, :WORK, :WORK], cv2.DIST_L1, 3, dst=signed[i, :WORK, :WORK])
-    flat = signed.reshape(-1, bitmap.side)
+    flat = signed.reshape(-1, side)
     cv2.subtract(MINUS_ONE, flat, dst=flat, mask=bitmap.mosaic)  # inside: -(depth + 1)
-    filtered = cv2.sepFilter2D(flat, cv2.CV_32F, TRIANGLE, TRIANGLE, anchor=(1, 1), borderType=cv2.BORDER_CONSTANT)
-    small = filtered.reshape(signed.shape)[:, :WORK:2, :WORK:2] * EDGE_WEIGHT  # 392 times the mean
+    if side % 2 == 0:
+        # the 1 3 3 1 filter at every second pixel is the sum of two neighbours' 1 2 1 filter: a 1 2 1
+        # filter and an area halving (the mean of each 2x2, its tiles aligned for an even side).  Whole
+        # numbers (scaled by powers of two) all the way: exact in float32.  7 us an image against 9 us
+        # for the 1 3 3 1 filter everywhere (measured, 256 small scans)
+        halved = cv2.sepFilter2D(flat, cv2.CV_32F, HALF_TRIANGLE, HALF_TRIANGLE, borderType=cv2.BORDER_CONSTANT)
+        means = cv2.resize(halved, (side // 2, n * side // 2), interpolation=cv2.INTER_AREA)
+        small = means.reshape(n, side // 2, side // 2)[:, :FRAME, :FRAME] * (4 * EDGE_WEIGHT)  # 392 times the mean
+    else:
+        filtered = cv2.sepFilter2D(flat, cv2.CV_32F, TRIANGLE, TRIANGLE, anchor=(1, 1), borderType=cv2.BORDER_CONSTANT)
+        small = filtered.reshape(signed.shape)[:, :WORK:2, :WORK:2] * EDGE_WEIGHT
     deepest = np.partition(small.reshape(n, -1), TARGET_INK, axis=1)[:, TARGET_INK]
     return (small < deepest[:, None, None]) & inked[:, None, None]  # without ink: none
 

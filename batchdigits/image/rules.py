@@ -56,7 +56,8 @@ def may_hold_lines(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """
     n, side = stack.shape[:2]
     h, w = shapes[:, 0], shapes[:, 1]
-    wide = (h >= 12) & (w >= 12) & (np.count_nonzero(stack.any(axis=1), axis=1) >= 0.6 * w)
+    # the columns holding ink: the largest value down each (numpy's ``any`` makes a boolean copy first)
+    wide = (h >= 12) & (w >= 12) & (np.count_nonzero(np.maximum.reduce(stack, axis=1), axis=1) >= 0.6 * w)
     if wide.any():
         tall = cv2.dilate(stack.reshape(-1, side), TALL)
         rows = cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side)
@@ -537,8 +538,10 @@ def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray,
     if not found.any():
         return found, depths
     stack, h, w, top, bottom, left, right = (a[found] for a in (stack, h, w, top, bottom, left, right))
-    columns = np.count_nonzero(stack, axis=1) / h[:, None]  # the columns' fill, then the rows'
-    rows = np.count_nonzero(stack, axis=2) / w[:, None]
+    # the columns' fill, then the rows': sums of the 0/1 values (``count_nonzero`` makes a boolean copy first)
+    columns = np.add.reduce(stack, axis=1, dtype=np.int16) / h[:, None]
+    rows = cv2.reduce(stack.reshape(-1, stack.shape[2]), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    rows = rows.reshape(len(stack), -1) / w[:, None]
     m = len(stack)
     strips = _strip_depths(np.concatenate([columns, columns, rows, rows]), np.concatenate([w, w, h, h]),
                            np.repeat([False, True, False, True], m)).reshape(4, m).T

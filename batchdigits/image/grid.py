@@ -25,17 +25,21 @@ made for it more than its pixels): every image of the batch sits at the top
 left of its own square tile of one mosaic, the tiles stacked in a column
 with at least two zero rows and columns after each image (:class:`Tiles`).
 Neighbourhood operations (the rules' dilation, connected components,
-erosion, the triangle filter) run once on the whole mosaic: the zeros
+erosion, the triangle filter and its halving) run once on the whole mosaic: the zeros
 between the images are what OpenCV's constant border reads, so nothing
-leaks between tiles.  The per-image numbers (histograms by one
-``bincount``, percentiles, paper level, the tables, the box and shear from
-the moments) are vectorised over the batch, and so are the form-line and
+leaks between tiles.  So do the per-image counts: the histograms of the
+values and of each image's outer ring (one two-dimensional ``calcHist`` of
+value and tile label, :func:`_histograms`), the rows' ink and ends (sums
+and maxima of each mosaic row, :func:`_row_ends`).  The per-image numbers
+(percentiles, paper level, the tables, the box and shear from the moments)
+are vectorised over the batch, and so are the form-line and
 margin rules' cheap tests (:func:`~batchdigits.image.rules.may_hold_lines`,
 :func:`~batchdigits.image.rules.may_hold_margins`) and the form-line rules
 themselves on the images the tests let through, on a mosaic of those
 (:func:`~batchdigits.image.rules.remove_stacked_rules`).  Left per image are the
 calls whose answer depends on the image as a whole and would change if
-shared: the LUT, Otsu's threshold, the moments (OpenCV's central moments
+shared: the LUT, Otsu's threshold (its call writes the image's mask), the
+moments (OpenCV's central moments
 are not reproducible bit for bit from sums), the affine resampling (OpenCV
 5 samples at float32 positions: the same image at another place in a
 mosaic would be sampled a little differently) and the distance transform

@@ -25,17 +25,21 @@ made for it more than its pixels): every image of the batch sits at the top
 left of its own square tile of one mosaic, the tiles stacked in a column
 with at least two zero rows and columns after each image (:class:`Tiles`).
 Neighbourhood operations (the rules' dilation, connected components,
-erosion, the triangle filter) run once on the whole mosaic: the zeros
+erosion, the triangle filter and its halving) run once on the whole mosaic: the zeros
 between the images are what OpenCV's constant border reads, so nothing
-leaks between tiles.  The per-image numbers (histograms by one
-``bincount``, percentiles, paper level, the tables, the box and shear from
-the moments) are vectorised over the batch, and so are the form-line and
+leaks between tiles.  So do the per-image counts: the histograms of the
+values and of each image's outer ring (one two-dimensional ``calcHist`` of
+value and tile label, :func:`_histograms`), the rows' ink and ends (sums
+and maxima of each mosaic row, :func:`_row_ends`).  The per-image numbers
+(percentiles, paper level, the tables, the box and shear from the moments)
+are vectorised over the batch, and so are the form-line and
 margin rules' cheap tests (:func:`~batchdigits.image.rules.may_hold_lines`,
 :func:`~batchdigits.image.rules.may_hold_margins`) and the form-line rules
 themselves on the images the tests let through, on a mosaic of those
 (:func:`~batchdigits.image.rules.remove_stacked_rules`).  Left per image are the
 calls whose answer depends on the image as a whole and would change if
-shared: the LUT, Otsu's threshold, the moments (OpenCV's central moments
+shared: the LUT, Otsu's threshold (its call writes the image's mask), the
+moments (OpenCV's central moments
 are not reproducible bit for bit from sums), the affine resampling (OpenCV
 5 samples at float32 positions: the same image at another place in a
 mosaic would be sampled a little differently) and the distance transform
@@ -80,10 +84,10 @@ DESLANT = 1.0  # fraction of the measured slant that is removed
 OTSU_LIMITS = (64, 191)  # the Otsu threshold is held within 25-75 % of full ink (0..255)
 STRONG = 127  # ink levels above this (half of full ink) are the digit's core
 LEVELS = np.arange(256, dtype=np.float64)
-ZERO = np.zeros(1, dtype=np.float64)  # scalar operands for OpenCV's arithmetic
-MINUS_ONE = np.full(1, -1.0)
+MINUS_ONE = np.full(1, -1.0)  # a scalar operand for OpenCV's arithmetic
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 TRIANGLE = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float32)  # Pillow's bilinear filter, halving
+HALF_TRIANGLE = np.array([1.0, 2.0, 1.0], dtype=np.float32)  # TRIANGLE is it convolved with 1 1
 # the frame's edge rows and columns have one neighbour fewer: weighed 8/7, as 56/49 (corners 64/49), so
 # that every value stays a whole number, exact in float32: equal values stay equal (ties are kept)
 EDGE_WEIGHT = np.full((FRAME, FRAME), 7.0, dtype=np.float32)
@@ -268,12 +272,12 @@ def ink_strength(gray: np.ndarray) -> np.ndarray | None:
 
 
 def _ink_strength(grays: Tiles) -> Tiles:
-    """:func:`ink_strength` of every image: histograms by one ``bincount``, the rest vectorised."""
+    """:func:`ink_strength` of every image: the histograms by one ``calcHist`` a 128 tiles, the rest vectorised."""
     images = grays.images()
-    hist = _histograms([image.ravel() for image in images], 1)
+    hist, ring = _histograms(grays)
     sizes = grays.shapes[:, 0] * grays.shapes[:, 1]
     lo, hi = _percentiles(hist, sizes, (0.5, 99.5))
-    paper = _paper_levels(images)
+    paper = _paper_levels(ring)
     dark_ink = (paper - lo) >= (hi - paper)
     contrast = np.where(dark_ink, paper - lo, hi - paper)
     ink = Tiles.empty(grays.shapes, grays.side)
@@ -286,12 +290,76 @@ def _ink_strength(grays: Tiles) -> Tiles:
     return ink
 
 
-def _histograms(parts: list[np.ndarray], per_image: int) -> np.ndarray:
-    """``(n, 256)`` counts of the ``uint8`` values in ``parts``, ``per_image`` parts an image (one ``bincount``)."""
-    n = len(parts) // per_image
-    owner = np.repeat(np.arange(n, dtype=np.intp) * 256, per_image)
-    keys = np.repeat(owner, [p.size for p in parts]) + np.concatenate(parts)
-    return np.bincount(keys, minlength=256 * n).reshape(n, 256)
+GROUP = 128  # tiles a histogram call: a tile's label is its place in the group, plus GROUP on its ring
+_labels: dict[int, np.ndarray] = {}  # side -> the places in a group of tiles (the mosaic's rows of GROUP tiles)
+
+
+def _histograms(grays: Tiles) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 256)`` counts of each image's values, and of its outer ring's (see :func:`_paper_levels`).
+
+    One 2-D ``calcHist`` a group of 128 tiles, of the value and a label: the tile's place in the group,
+    plus 128 on the image's ring; the padding, counted as value 0, is taken off.  About 16 us an image
+    against 62 us for ``bincount`` of the values keyed by image and of the ring's slices (measured, 256
+    small scans, load 6).  Counts are exact (float32) below 2**24 pixels a tile; larger tiles, and images under 4 px a
+    side (whose ring's slices overlap, each counted), are counted by ``bincount``.
+    """
+    n, side = len(grays.shapes), grays.side
+    if side * side >= 2**24:
+        return _histograms_by_bincount(grays.images())
+    places = _labels.get(side)
+    if places is None:
+        tiles = GROUP if side <= WORK + 2 else min(n, GROUP)  # kept for the batches' side only
+        places = np.repeat(np.arange(tiles, dtype=np.uint8), side * side).reshape(-1, side)
+        if side <= WORK + 2:
+            _labels[side] = places
+    rings = _rings(grays.shapes, side).reshape(-1, side)
+    hist, ring = np.empty((n, 256), np.int64), np.empty((n, 256), np.int64)
+    for start in range(0, n, GROUP):
+        m = min(GROUP, n - start)
+        rows = slice(start * side, (start + m) * side)
+        label = cv2.add(rings[rows], places[: m * side])
+        both = cv2.calcHist([grays.mosaic[rows], label], [0, 1], None, [256, 2 * GROUP], [0, 256, 0, 2 * GROUP])
+        ring[start : start + m] = both[:, GROUP : GROUP + m].T
+        hist[start : start + m] = both[:, :m].T + ring[start : start + m]
+    hist[:, 0] -= side * side - grays.shapes[:, 0] * grays.shapes[:, 1]
+    slivers = np.flatnonzero(grays.shapes.min(axis=1) < 4).tolist()
+    if slivers:
+        images = grays.images()
+        ring[slivers] = _histograms_by_bincount([images[i] for i in slivers])[1]
+    return hist, ring
+
+
+def _rings(shapes: np.ndarray, side: int) -> np.ndarray:
+    """``(n, side, side)`` ``uint8``: GROUP on the outer ring of each image (at the top left of its tile), else 0.
+
+    The ring's rows across the image's columns, and its columns down the image's rows (broadcast: no
+    template an image shape).
+    """
+    h, w = shapes[:, 0:1], shapes[:, 1:2]
+    r = np.maximum(2, np.minimum(h, w) // 10)
+    y = np.arange(side)
+    in_rows, in_cols = y < h, y < w
+    ring_rows = np.where(in_rows & ((y < r) | (y >= h - r)), np.uint8(GROUP), np.uint8(0))
+    ring_cols = np.where(in_cols & ((y < r) | (y >= w - r)), np.uint8(GROUP), np.uint8(0))
+    out = ring_rows[:, :, None] & np.where(in_cols, np.uint8(255), np.uint8(0))[:, None, :]
+    out |= ring_cols[:, None, :] & np.where(in_rows, np.uint8(255), np.uint8(0))[:, :, None]
+    return out
+
+
+def _ring_parts(gray: np.ndarray) -> list[np.ndarray]:
+    """The outer ring of ``gray``, ``max(2, shorter side / 10)`` pixels wide, as four slices (views).
+
+    Under 4 px a side, the slices overlap.
+    """
+    r = max(2, min(gray.shape) // 10)
+    return [gray[:r], gray[-r:], gray[r:-r, :r], gray[r:-r, -r:]]
+
+
+def _histograms_by_bincount(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_histograms` of these images by one ``bincount`` each (the ring: its slices, each counted)."""
+    hist = np.stack([np.bincount(image.ravel(), minlength=256) for image in images])
+    ring = np.stack([sum(np.bincount(p.ravel(), minlength=256) for p in _ring_parts(image)) for image in images])
+    return hist.astype(np.int64), ring.astype(np.int64)
 
 
 def _order_statistics(hist: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -311,14 +379,9 @@ def _percentiles(hist: np.ndarray, sizes: np.ndarray, qs: tuple[float, ...]) -> 
     return list(out.T)
 
 
-def _paper_levels(images: list[np.ndarray]) -> np.ndarray:
-    """Median of each image's outer ring, ``max(2, shorter side / 10)`` pixels wide."""
-    parts = []
-    for gray in images:
-        r = max(2, min(gray.shape) // 10)  # a sliver's sides overlap: counted as np.concatenate of them
-        parts += [gray[:r].ravel(), gray[-r:].ravel(), gray[r:-r, :r].ravel(), gray[r:-r, -r:].ravel()]
-    ring = _histograms(parts, 4)
-    size = np.add.reduceat(np.array([p.size for p in parts]), np.arange(0, len(parts), 4))
+def _paper_levels(ring: np.ndarray) -> np.ndarray:
+    """Median of each image's outer ring (``max(2, shorter side / 10)`` pixels wide), from its histogram."""
+    size = ring.sum(axis=1)
     middle = size // 2
     stats = _order_statistics(ring, np.stack([np.maximum(middle - 1, 0), middle], axis=1))
     return np.where(size % 2 == 1, stats[:, 1], 0.5 * (stats[:, 0] + stats[:, 1]))
@@ -341,8 +404,12 @@ def otsu_mask(ink: np.ndarray) -> np.ndarray:
 
 def _otsu_level(ink: np.ndarray) -> int:
     """Otsu's threshold of ``ink``, held within ``OTSU_LIMITS``: the mask is ``ink > level``."""
-    t = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0]
-    return min(max(int(t), OTSU_LIMITS[0]), OTSU_LIMITS[1])
+    return _held(cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0])
+
+
+def _held(level: float) -> int:
+    """An Otsu threshold held within ``OTSU_LIMITS``."""
+    return min(max(int(level), OTSU_LIMITS[0]), OTSU_LIMITS[1])
 
 
 def clean_mask(ink: np.ndarray) -> np.ndarray | None:
@@ -363,13 +430,13 @@ def clean_mask(ink: np.ndarray) -> np.ndarray | None:
 def _clean_mask(ink: Tiles) -> Tiles:
     """:func:`clean_mask` of every live image: one dilation and one labelling on the mosaic."""
     n = len(ink.shapes)
-    levels = np.full(n, 255, dtype=np.int64)  # a dead image: nothing above it
-    inks = ink.images()
-    for i in np.flatnonzero(ink.alive).tolist():
-        levels[i] = _otsu_level(inks[i])
-    mask = ink.like(np.greater(ink.stack, levels[:, None, None].astype(np.uint8)).view(np.uint8))
+    mask = ink.like(np.zeros_like(ink.stack))  # a dead image: nothing above it
+    inks, masks = ink.images(), mask.images()
+    for i in np.flatnonzero(ink.alive).tolist():  # Otsu's call writes the mask, unless its level is held
+        level = cv2.threshold(inks[i], 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU, dst=masks[i])[0]
+        if level < OTSU_LIMITS[0] or level > OTSU_LIMITS[1]:
+            cv2.threshold(inks[i], _held(level), 1, cv2.THRESH_BINARY, dst=masks[i])
     # the rules' cheap tests on every image at once; only those passing them go through the rules
-    masks = mask.images()
     remove_stacked_rules(mask.stack, mask.shapes, np.flatnonzero(may_hold_lines(mask.stack, mask.shapes) & mask.alive))
     edged, strips = may_hold_margins(mask.stack, mask.shapes)
     for i in np.flatnonzero(edged & mask.alive).tolist():
@@ -416,26 +483,28 @@ def upright_in_box(strokes: np.ndarray) -> np.ndarray:
 def _upright_in_box(strokes: Tiles) -> Tiles:
     """:func:`upright_in_box` of every live image (with ink): the box and shear vectorised, one warp each."""
     n = len(strokes.shapes)
-    strong = strokes.like(cv2.threshold(strokes.mosaic, STRONG, 0, cv2.THRESH_TOZERO)[1])
-    present = np.asarray(strong.stack.any(axis=2))  # (n, side): the rows holding strong ink
-    count = np.count_nonzero(strong.stack, axis=(1, 2))
+    inked = strokes.like(cv2.threshold(strokes.mosaic, STRONG, 255, cv2.THRESH_BINARY)[1])  # 255 on strong ink
+    strong = strokes.like(cv2.bitwise_and(strokes.mosaic, inked.mosaic))
+    pixels, first, last = _row_ends(inked)  # per row: strong pixels, first and last column holding one
+    count = pixels.sum(axis=1)
     for i in np.flatnonzero(strokes.alive & (count == 0)).tolist():  # no strong ink: all of it
         strong.stack[i] = strokes.stack[i]
-        present[i] = strokes.stack[i].any(axis=1)
-        count[i] = np.count_nonzero(strokes.stack[i])
+        nz = strokes.stack[i] != 0
+        pixels[i], first[i] = nz.sum(axis=1), np.argmax(nz, axis=1)
+        last[i] = strokes.side - 1 - np.argmax(nz[:, ::-1], axis=1)
+        count[i] = pixels[i].sum()
+    present = pixels > 0  # (n, side): the rows holding strong ink
     live = np.flatnonzero(strokes.alive & (count > 0)).tolist()
-    strongs, images = strong.images(), strokes.images()
+    shapes = strokes.shapes.tolist()
     m00, m01, mu11, mu02 = np.ones(n), np.zeros(n), np.zeros(n), np.zeros(n)
     for i in live:
-        m = cv2.moments(strongs[i])
+        h, w = shapes[i]
+        m = cv2.moments(strong.stack[i, :h, :w])
         m00[i], m01[i], mu11[i], mu02[i] = m["m00"], m["m01"], m["mu11"], m["mu02"]
     cy = m01 / m00
     slope = np.where((count >= 3) & (mu02 > 0), np.clip(DESLANT * mu11 / np.where(mu02 > 0, mu02, 1.0), -1.0, 1.0),
                      0.0)
     # the strong pixels' columns once sheared, less slope * cy (x - slope * y): per row, its first and last
-    nz = strong.stack != 0
-    first = np.argmax(nz, axis=2)
-    last = strong.side - 1 - np.argmax(nz[:, :, ::-1], axis=2)
     y = np.arange(strong.side, dtype=np.float64)
     shift = y * -slope[:, None]
     left_x = np.where(present, first + shift, np.inf).min(axis=1)
@@ -458,10 +527,42 @@ def _upright_in_box(strokes: Tiles) -> Tiles:
     upright.alive = strokes.alive.copy()
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     for i in live:
-        cv2.warpAffine(images[i], to_input[i], (WORK, WORK), dst=upright.stack[i, :WORK, :WORK],
+        h, w = shapes[i]
+        cv2.warpAffine(strokes.stack[i, :h, :w], to_input[i], (WORK, WORK), dst=upright.stack[i, :WORK, :WORK],
                        flags=flags, borderMode=cv2.BORDER_CONSTANT)
     upright.shapes = np.full_like(strokes.shapes, WORK)
     return upright.like(cv2.threshold(upright.mosaic, STRONG, 1, cv2.THRESH_BINARY)[1])
+
+
+_columns: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # side -> a mosaic's rows of 1..side, and of side..1
+
+
+def _row_ends(inked: Tiles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of each tile of ``inked`` (``uint8`` 0/255): how many pixels are set, the first and the last column.
+
+    Each ``(n, side)``; the columns are meaningless in rows without a pixel.  On the mosaic by OpenCV:
+    the rows' sums and the largest of (column + 1) and of (side - column) where set, the columns held in
+    two patterns (side < 256): with the threshold, about 8 us an image against 10.5 us for numpy's
+    ``any``, ``count_nonzero`` and ``argmax`` both ways on the stack (measured, 256 small scans, load 8).
+    """
+    n, side = len(inked.shapes), inked.side
+    if side >= 256:
+        nz = inked.stack != 0
+        return np.count_nonzero(nz, axis=2), np.argmax(nz, axis=2), side - 1 - np.argmax(nz[:, :, ::-1], axis=2)
+    patterns = _columns.get(side)
+    if patterns is None or len(patterns[0]) < n * side:
+        x = np.arange(side, dtype=np.uint8)
+        tiles = max(n, BATCH) if side <= WORK + 2 else n  # kept for the batches' side only
+        patterns = (np.tile(x + 1, (tiles * side, 1)), np.tile(side - x, (tiles * side, 1)))
+        if side <= WORK + 2:
+            _columns[side] = patterns
+    after_last, from_first = (p[: n * side] for p in patterns)
+    rows = inked.mosaic
+    pixels = cv2.reduce(rows, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side) // 255
+    # numpy's largest along the rows: OpenCV's REDUCE_MAX to a column takes 21 us an image (its sum 0.7)
+    after = np.maximum.reduce(cv2.bitwise_and(rows, after_last), axis=1).reshape(n, side)
+    before = np.maximum.reduce(cv2.bitwise_and(rows, from_first), axis=1).reshape(n, side)
+    return pixels, side - before.astype(np.int64), after.astype(np.int64) - 1
 
 
 # ---------------------------------------------------------------------------
@@ -491,15 +592,27 @@ def _thicken(bitmap: Tiles) -> np.ndarray:
     # distance (exact with a 3x3 mask): as accurate as Euclidean here (measured).
     # Per image: on the mosaic, distances would reach other tiles' strokes
     edge = cv2.subtract(bitmap.mosaic, cv2.erode(bitmap.mosaic, CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0))
-    not_edge = bitmap.like(cv2.compare(edge, ZERO, cv2.CMP_EQ)).stack
-    inked = bitmap.alive & bitmap.stack.any(axis=(1, 2))
+    # 255 where no edge: at most 0 (a threshold: 0.4 us an image; compare with a float64 array 0 took 2.5 us)
+    not_edge = bitmap.like(cv2.threshold(edge, 0, 255, cv2.THRESH_BINARY_INV)[1]).stack
+    side = bitmap.side
+    rows = cv2.reduce(bitmap.mosaic, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side)  # numpy's any: a copy
+    inked = bitmap.alive & (rows > 0).any(axis=1)
     signed = np.zeros(bitmap.stack.shape, dtype=np.float32)
-    for i in np.flatnonzero(inked):
+    for i in np.flatnonzero(inked).tolist():
         cv2.distanceTransform(not_edge[i, :WORK, :WORK], cv2.DIST_L1, 3, dst=signed[i, :WORK, :WORK])
-    flat = signed.reshape(-1, bitmap.side)
+    flat = signed.reshape(-1, side)
     cv2.subtract(MINUS_ONE, flat, dst=flat, mask=bitmap.mosaic)  # inside: -(depth + 1)
-    filtered = cv2.sepFilter2D(flat, cv2.CV_32F, TRIANGLE, TRIANGLE, anchor=(1, 1), borderType=cv2.BORDER_CONSTANT)
-    small = filtered.reshape(signed.shape)[:, :WORK:2, :WORK:2] * EDGE_WEIGHT  # 392 times the mean
+    if side % 2 == 0:
+        # the 1 3 3 1 filter at every second pixel is the sum of two neighbours' 1 2 1 filter: a 1 2 1
+        # filter and an area halving (the mean of each 2x2, its tiles aligned for an even side).  Whole
+        # numbers (scaled by powers of two) all the way: exact in float32.  7 us an image against 9 us
+        # for the 1 3 3 1 filter everywhere (measured, 256 small scans)
+        halved = cv2.sepFilter2D(flat, cv2.CV_32F, HALF_TRIANGLE, HALF_TRIANGLE, borderType=cv2.BORDER_CONSTANT)
+        means = cv2.resize(halved, (side // 2, n * side // 2), interpolation=cv2.INTER_AREA)
+        small = means.reshape(n, side // 2, side // 2)[:, :FRAME, :FRAME] * (4 * EDGE_WEIGHT)  # 392 times the mean
+    else:
+        filtered = cv2.sepFilter2D(flat, cv2.CV_32F, TRIANGLE, TRIANGLE, anchor=(1, 1), borderType=cv2.BORDER_CONSTANT)
+        small = filtered.reshape(signed.shape)[:, :WORK:2, :WORK:2] * EDGE_WEIGHT
     deepest = np.partition(small.reshape(n, -1), TARGET_INK, axis=1)[:, TARGET_INK]
     return (small < deepest[:, None, None]) & inked[:, None, None]  # without ink: none
 
@@ -511,4 +624,10 @@ def block_counts(bitmap: np.ndarray) -> np.ndarray:
     16
     """
     b = np.asarray(bitmap)
-    return b.reshape(*b.shape[:-2], 8, BLOCK, 8, BLOCK).sum(axis=(-3, -1), dtype=np.int64)
+    # the four rows, then the four columns of each block added as uint8 slices (at most 16): 0.5 us an
+    # image against 7 us for one sum over the two block axes (measured, 256 bitmaps)
+    u = np.ascontiguousarray(b.reshape(-1, FRAME, FRAME))
+    u = u.view(np.uint8) if u.dtype == bool else u.astype(np.uint8)
+    rows = u[:, 0::BLOCK] + u[:, 1::BLOCK] + u[:, 2::BLOCK] + u[:, 3::BLOCK]
+    counts = rows[:, :, 0::BLOCK] + rows[:, :, 1::BLOCK] + rows[:, :, 2::BLOCK] + rows[:, :, 3::BLOCK]
+    return counts.astype(np.int64).reshape(*b.shape[:-2], 8, 8)

@@ -56,7 +56,8 @@ def may_hold_lines(stack: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """
     n, side = stack.shape[:2]
     h, w = shapes[:, 0], shapes[:, 1]
-    wide = (h >= 12) & (w >= 12) & (np.count_nonzero(stack.any(axis=1), axis=1) >= 0.6 * w)
+    # the columns holding ink: the largest value down each (numpy's ``any`` makes a boolean copy first)
+    wide = (h >= 12) & (w >= 12) & (np.count_nonzero(np.maximum.reduce(stack, axis=1), axis=1) >= 0.6 * w)
     if wide.any():
         tall = cv2.dilate(stack.reshape(-1, side), TALL)
         rows = cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, side)
@@ -450,9 +451,16 @@ def _columns_of(flags: np.ndarray, tile: np.ndarray, top: np.ndarray, bottom: np
     k, side, c = flags.shape
     if not tile.size:
         return np.zeros((0, c), dtype=bool)
-    start = tile * side + top
-    bounds = np.stack([start, start + (bottom - top)], axis=1).ravel()  # pairs; between them: ignored
-    return np.logical_or.reduceat(flags.reshape(k * side, c), bounds, axis=0)[::2]
+    height = bottom - top
+    if (height <= 0).any():  # (bands hold a row at least) reduceat's reading of an empty range
+        start = tile * side + top
+        bounds = np.stack([start, start + height], axis=1).ravel()  # pairs; between them: ignored
+        return np.logical_or.reduceat(flags.reshape(k * side, c), bounds, axis=0)[::2]
+    # the bands' rows gathered, one band after the other: reduceat then reads no rows between the bands
+    # (with the pairs of bounds, it reduced every row of the stack; remove_stacked_rules went from about
+    # 35 to 29 us an image of a chunk with this and _spans' compare: measured, 256 small scans, load 8)
+    rows = flags.reshape(k * side, c)[_band_rows(tile * side + top, height)]
+    return np.logical_or.reduceat(rows, np.cumsum(height) - height, axis=0)
 
 
 def _columns_from(seg: np.ndarray, xs: np.ndarray, n: int, side: int) -> np.ndarray:
@@ -464,7 +472,11 @@ def _spans(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The runs of nonzero values along the rows of a 2-D array whose rows all end in a zero: row, start, stop."""
     c = flags.shape[1]
     flat = np.ascontiguousarray(flags).reshape(-1).view(np.int8)
-    edges = np.flatnonzero(np.diff(flat, prepend=np.zeros(1, np.int8)))  # rows end in zeros: runs stay in them
+    # where a value differs from the one before (rows end in zeros: runs stay in them); a first value
+    # that is set starts a run.  Compared, not differenced with a zero prepended: no copy of the array
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if flat.size and flat[0]:
+        edges = np.concatenate([[0], edges])
     row = edges[::2] // c
     return row, edges[::2] - row * c, edges[1::2] - row * c
 
@@ -526,8 +538,10 @@ def may_hold_margins(stack: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray,
     if not found.any():
         return found, depths
     stack, h, w, top, bottom, left, right = (a[found] for a in (stack, h, w, top, bottom, left, right))
-    columns = np.count_nonzero(stack, axis=1) / h[:, None]  # the columns' fill, then the rows'
-    rows = np.count_nonzero(stack, axis=2) / w[:, None]
+    # the columns' fill, then the rows': sums of the 0/1 values (``count_nonzero`` makes a boolean copy first)
+    columns = np.add.reduce(stack, axis=1, dtype=np.int16) / h[:, None]
+    rows = cv2.reduce(stack.reshape(-1, stack.shape[2]), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    rows = rows.reshape(len(stack), -1) / w[:, None]
     m = len(stack)
     strips = _strip_depths(np.concatenate([columns, columns, rows, rows]), np.concatenate([w, w, h, h]),
                            np.repeat([False, True, False, True], m)).reshape(4, m).T

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,27 +112,28 @@ def _grey_within(pixels: np.ndarray, max_side: int) -> np.ndarray:
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """OpenCV's log off while decoding (a failed decode is answered by Pillow, with its words); in a
-    worker process also the decoders' own lines (libjpeg's "Corrupt JPEG data: ...", printed on file
-    descriptor 2: Pillow decodes the same pixels and says nothing).  Not in the main process: a
-    progress display may be writing there from another thread."""
+    """OpenCV's log off while decoding (a failed decode is answered by Pillow, with its words), and the
+    decoders' own lines too (libjpeg's "Corrupt JPEG data: ...", libpng's warnings, printed on file
+    descriptor 2: Pillow decodes the same pixels, or refuses the file, and says nothing) whenever no
+    other thread can be writing there: in a worker, or a main process without a live display."""
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    null = _worker_null() if in_worker() else None
-    if null is not None:
-        os.dup2(null[0], 2)
+    saved = os.dup(2) if in_worker() or threading.active_count() == 1 else None  # not cached: fd 2 may move
+    if saved is not None:
+        os.dup2(_null(), 2)
     try:
         yield
     finally:
-        if null is not None:
-            os.dup2(null[1], 2)
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
         cv2.utils.logging.setLogLevel(level)
 
 
 @functools.cache
-def _worker_null() -> tuple[int, int]:
-    """``(/dev/null, the process's stderr)`` as descriptors kept open for :func:`_quiet` (once per worker)."""
-    return os.open(os.devnull, os.O_WRONLY), os.dup(2)
+def _null() -> int:
+    """A descriptor of the null device, opened once per process."""
+    return os.open(os.devnull, os.O_WRONLY)
 
 
 # ---------------------------------------------------------------------------
@@ -247,7 +249,7 @@ def _bmp_size(data: bytes) -> tuple[int, int] | None:
     (colours,) = struct.unpack_from("<I", data, 46)
     if header != 40 or planes != 1 or bits not in (1, 4, 8, 24) or compression != 0 or width <= 0 or height == 0:
         return None
-    if bits <= 8 and (colours not in (0, 1 << bits) or 54 + 4 * (1 << bits) > offset):  # a whole palette
+    if bits <= 8 and not (0 <= colours <= 1 << bits and 54 + 4 * (colours or 1 << bits) <= offset):  # its palette
         return None
     if len(data) < offset + (width * bits + 31) // 32 * 4 * abs(height):
         return None

@@ -78,6 +78,13 @@ PLAIN = {
     "RGB.bmp": lambda rgb: (Image.fromarray(rgb), {}),
     "P.bmp": lambda rgb: (Image.fromarray(rgb).quantize(200), {}),
     "1.bmp": lambda rgb: (Image.fromarray(rgb).convert("1"), {}),
+    "L.tif": lambda rgb: (Image.fromarray(rgb).convert("L"), {}),
+    "RGB.tif": lambda rgb: (Image.fromarray(rgb), {}),
+    "L-lzw.tif": lambda rgb: (Image.fromarray(rgb).convert("L"), {"compression": "tiff_lzw"}),
+    "RGB-deflate.tif": lambda rgb: (Image.fromarray(rgb), {"compression": "tiff_adobe_deflate"}),
+    "L-packbits.tif": lambda rgb: (Image.fromarray(rgb).convert("L"), {"compression": "packbits"}),
+    "RGB-strips.tif": lambda rgb: (Image.fromarray(rgb), {"compression": "tiff_lzw", "strip_size": 1024}),
+    "L-orientation-1.tif": lambda rgb: (Image.fromarray(rgb).convert("L"), {"tiffinfo": {274: 1}}),
 }
 
 
@@ -134,7 +141,13 @@ NOT_PLAIN = {
     "RGB-orientation-3.jpg": lambda rgb: (Image.fromarray(rgb), {"exif": _exif(3)}),
     "xmp.jpg": lambda rgb: (Image.fromarray(rgb), {"xmp": b'<x:xmpmeta><rdf:Description tiff:Orientation="6"/>'}),
     "CMYK.jpg": lambda rgb: (Image.fromarray(rgb).convert("CMYK"), {}),
-    "L.tif": lambda rgb: (Image.fromarray(rgb).convert("L"), {}),
+    "L-orientation-6.tif": lambda rgb: (Image.fromarray(rgb).convert("L"), {"tiffinfo": {274: 6}}),
+    "RGBA.tif": lambda rgb: (Image.fromarray(rgb).convert("RGBA"), {}),
+    "CMYK.tif": lambda rgb: (Image.fromarray(rgb).convert("CMYK"), {}),
+    "I16.tif": lambda rgb: (Image.fromarray(rgb[..., 0].astype(np.uint16) * 257), {}),
+    "P.tif": lambda rgb: (Image.fromarray(rgb).quantize(16), {}),
+    "1.tif": lambda rgb: (Image.fromarray(rgb).convert("1"), {}),
+    "L-jpeg.tif": lambda rgb: (Image.fromarray(rgb).convert("L"), {"compression": "jpeg"}),
     "L.gif": lambda rgb: (Image.fromarray(rgb).convert("L"), {}),
     "RGB.webp": lambda rgb: (Image.fromarray(rgb), {}),
     "L.pgm": lambda rgb: (Image.fromarray(rgb).convert("L"), {}),
@@ -145,6 +158,13 @@ NOT_PLAIN = {
 def test_other_files_are_left_to_pillow(tmp_path, monkeypatch, name):
     image, options = NOT_PLAIN[name](scan())
     check_same(save(tmp_path / name, image, **options), monkeypatch, plain=False)
+
+
+def test_a_multi_page_tiff_is_read_at_its_first_page(tmp_path, monkeypatch):
+    pages = [Image.fromarray(scan(seed=i)).convert("L") for i in range(3)]
+    path = save(tmp_path / "pages.tif", pages[0], save_all=True, append_images=pages[1:])
+    check_same(path, monkeypatch, plain=True)
+    assert np.array_equal(load_image(path), np.asarray(pages[0]))
 
 
 def test_an_animated_png_is_left_to_pillow(tmp_path, monkeypatch):
@@ -161,7 +181,7 @@ def test_a_32_bit_or_compressed_bmp_is_left_to_pillow(tmp_path, monkeypatch):
     check_same(tmp_path / "rle.bmp", monkeypatch, plain=False)
 
 
-@pytest.mark.parametrize("ext", ["png", "jpg", "bmp"])
+@pytest.mark.parametrize("ext", ["png", "jpg", "bmp", "tif"])
 @pytest.mark.parametrize("keep", [0.3, 0.9, -1])
 def test_damaged_files_are_judged_by_pillow(tmp_path, monkeypatch, ext, keep):
     data = _file_bytes(Image.fromarray(scan()), ext)
@@ -217,7 +237,7 @@ def test_a_decoders_complaint_about_corrupt_data_stays_out_of_the_terminal(tmp_p
 
 def _file_bytes(image: Image.Image, ext: str) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format={"jpg": "JPEG", "png": "PNG", "bmp": "BMP"}[ext])
+    image.save(buffer, format={"jpg": "JPEG", "png": "PNG", "bmp": "BMP", "tif": "TIFF"}[ext])
     return buffer.getvalue()
 
 

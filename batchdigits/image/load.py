@@ -11,6 +11,9 @@ array of shape ``(height, width)``:
   ``draft()`` when the full size is not needed, and every image
   is shrunk so that its longer side is at most ``max_side`` pixels.
 
+Plain PNG, JPEG and BMP files are decoded by OpenCV instead, to exactly the
+same pixels (:mod:`batchdigits.image.plain`).
+
 Any problem (unreadable, truncated, not an image, a decompression bomb) is
 raised as :class:`ImageError` with a one-line reason meant for people.
 
@@ -21,14 +24,17 @@ raised as :class:`ImageError` with a one-line reason meant for people.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..io.files import NotRegularFile, open_input
+from .plain import PLAIN_BYTES, decode_plain
 
 MAX_SIDE = 512
 """Longest side kept after loading; enough for a single digit."""
@@ -50,12 +56,20 @@ def load_image(
     """
     try:
         with open_input(os.fspath(path)) as fh:  # never blocks: a FIFO is refused once open
-            if os.fstat(fh.fileno()).st_size == 0:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
                 raise ImageError("empty file (0 bytes)")
+            source: BinaryIO = fh
+            if size <= PLAIN_BYTES:  # a plain file is decoded by OpenCV, to Pillow's pixels (4x quicker)
+                data = fh.read()
+                gray = decode_plain(data, max_side, max_pixels)
+                if gray is not None:
+                    return gray
+                source = io.BytesIO(data)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Pillow's decoder chatter is not for users
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(fh) as img:  # reads the header only
+                with Image.open(source) as img:  # reads the header only
                     return _to_gray(img, max_side, max_pixels)
     except (ImageError, NotRegularFile) as exc:
         raise ImageError(str(exc)) from None

@@ -209,6 +209,14 @@ def test_sizes_over_the_limits_are_left_to_pillow_and_refused(tmp_path):
     assert decode_plain(jpeg.read_bytes(), 64, 138 * 129 - 1) is None
 
 
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_a_side_over_opencvs_limit_is_left_to_pillow(tmp_path, monkeypatch, ext):
+    """OpenCV refuses a side over 2**20 px with an exception; Pillow reads such a strip."""
+    path = save(tmp_path / f"strip.{ext}", Image.new("L", (1, 1_100_000), 255))
+    assert decode_plain(path.read_bytes(), 64, 10**9) is None
+    check_same(path, monkeypatch, plain=False)
+
+
 @pytest.mark.parametrize("files, jobs", [(3, "1"), (300, "2")], ids=["in-process", "workers"])
 def test_a_decoders_complaint_about_corrupt_data_stays_out_of_the_terminal(tmp_path, files, jobs):
     """A JPEG whose entropy-coded data is damaged: libjpeg prints 'Corrupt JPEG data' on fd 2;

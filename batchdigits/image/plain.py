@@ -81,8 +81,11 @@ def decode_plain(data: bytes, max_side: int, max_pixels: int) -> np.ndarray | No
         return None
     if size is None or decoded is None or not _allowed(size, decoded, max_pixels):
         return None
-    with _quiet():
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    try:
+        with _quiet():
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:  # OpenCV's own limits (a side over 2**20 px, ...): Pillow's to judge
+        return None
     if pixels is None or pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
         return None
     if pixels.ndim == 3 and pixels.shape[2] != 3:

@@ -75,3 +75,49 @@ def test_a_worker_that_dies_costs_one_error_row_and_the_run_goes_on(tmp_path):
             assert (row["status"], row["error"]) == ("error", "worker died while decoding")
         else:
             assert row == same
+
+
+MAIN_IMPORTS = """
+import sys
+from batchdigits.cli.app import main
+sys.argv = ["batchdigits", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+names = ("cv2", "PIL", "threadpoolctl", "batchdigits.run.reading")
+print("CODE", code, "IMPORTED", ",".join(m for m in names if m in sys.modules) or "-")
+"""
+
+
+def test_the_main_process_of_a_run_with_workers_never_imports_the_conversion(tmp_path):
+    """The workers' answers are unpickled here without OpenCV, Pillow or threadpoolctl
+    (:mod:`batchdigits.run.answers`): the main process only walks, merges and writes."""
+    import subprocess
+    import sys
+
+    folder = folder_of(tmp_path / "many", 2 * CHUNK_SIZE + 10)
+    proc = subprocess.run([sys.executable, "-c", MAIN_IMPORTS, "classify", str(folder), "-o",
+                           str(tmp_path / "p.csv"), "--jobs", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "CODE 1 IMPORTED -", proc.stderr  # 1: the broken files
+    assert len(read_csv(tmp_path / "p.csv")) == 2 * CHUNK_SIZE + 10
+
+
+def test_a_workers_task_unpickles_without_the_pipeline(tmp_path):
+    """What a local worker gets per chunk names ``read_chunk`` by its module: the worker
+    imports the conversion, not the main process's pipeline (walk, state, CSV)."""
+    import functools
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from batchdigits.learn.modelref import ArraysFile
+    from batchdigits.run.pipeline import _ReadChunk
+
+    task = concurrency.InWorker(functools.partial(_ReadChunk(), shared=ArraysFile("m.npz", "0" * 64)), os.getpid())
+    code = ("import pickle, sys; task = pickle.loads(sys.stdin.buffer.read()); "
+            "print(task.func.func.__module__, 'batchdigits.run.pipeline' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(task), capture_output=True, timeout=300)
+    assert proc.stdout.decode().split() == ["batchdigits.run.reading", "False"], proc.stderr

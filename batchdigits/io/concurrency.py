@@ -170,6 +170,19 @@ class InWorker(Generic[T, R]):
         return self.func(chunk)
 
 
+def imported(module: str, name: str) -> object:
+    """``module.name``, its module imported now: how a pickled reference to a function
+    can name it without importing its module where it is pickled (see
+    :class:`batchdigits.run.pipeline._ReadChunk`).
+
+    >>> imported("os.path", "join")("a", "b")
+    'a/b'
+    """
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 def in_worker() -> bool:
     """True in a worker process: a local one started by :func:`map_ordered`, or a dask worker."""
     return _IN_WORKER or _in_dask_worker()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 import batchdigits.io.concurrency as concurrency
 from batchdigits import Settings, classify_folder
 from batchdigits.run.pipeline import CHUNK_SIZE
@@ -121,3 +125,44 @@ def test_a_workers_task_unpickles_without_the_pipeline(tmp_path):
             "print(task.func.func.__module__, 'batchdigits.run.pipeline' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(task), capture_output=True, timeout=300)
     assert proc.stdout.decode().split() == ["batchdigits.run.reading", "False"], proc.stderr
+
+
+LEFT_BEHIND = """
+import os, sys
+from batchdigits.cli.app import main
+sys.argv = ["batchdigits", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+mine = str(os.getpid())
+kids = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+    except OSError:
+        continue
+    if stat[stat.rindex(")") + 2:].split()[1] == mine and b"LokyProcess" in cmdline:
+        kids.append(pid)
+print("CODE", code, "WORKERS LEFT", len(kids))
+"""
+
+
+def test_the_console_script_ends_its_idle_workers_before_it_exits(tmp_path):
+    """After the command, the console script ends its local workers at once (they are idle):
+    Python's exit then need not wait for each to shut down its own interpreter (loky's exit
+    hook joins them; timings: benchmarks/throughput.py's cold CLI rows)."""
+    import subprocess
+    import sys
+
+    if not os.path.isdir("/proc"):
+        pytest.skip("reads /proc")
+    folder = folder_of(tmp_path / "many", 2 * CHUNK_SIZE + 10)
+    proc = subprocess.run([sys.executable, "-c", LEFT_BEHIND, "classify", str(folder), "-o",
+                           str(tmp_path / "p.csv"), "--jobs", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "CODE 1 WORKERS LEFT 0", proc.stderr
+    assert "leaked" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr

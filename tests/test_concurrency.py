@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 import batchdigits.io.concurrency as concurrency
 from batchdigits import Settings, classify_folder
 from batchdigits.run.pipeline import CHUNK_SIZE
@@ -75,3 +79,90 @@ def test_a_worker_that_dies_costs_one_error_row_and_the_run_goes_on(tmp_path):
             assert (row["status"], row["error"]) == ("error", "worker died while decoding")
         else:
             assert row == same
+
+
+MAIN_IMPORTS = """
+import sys
+from batchdigits.cli.app import main
+sys.argv = ["batchdigits", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+names = ("cv2", "PIL", "threadpoolctl", "batchdigits.run.reading")
+print("CODE", code, "IMPORTED", ",".join(m for m in names if m in sys.modules) or "-")
+"""
+
+
+def test_the_main_process_of_a_run_with_workers_never_imports_the_conversion(tmp_path):
+    """The workers' answers are unpickled here without OpenCV, Pillow or threadpoolctl
+    (:mod:`batchdigits.run.answers`): the main process only walks, merges and writes."""
+    import subprocess
+    import sys
+
+    folder = folder_of(tmp_path / "many", 2 * CHUNK_SIZE + 10)
+    proc = subprocess.run([sys.executable, "-c", MAIN_IMPORTS, "classify", str(folder), "-o",
+                           str(tmp_path / "p.csv"), "--jobs", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "CODE 1 IMPORTED -", proc.stderr  # 1: the broken files
+    assert len(read_csv(tmp_path / "p.csv")) == 2 * CHUNK_SIZE + 10
+
+
+def test_a_workers_task_unpickles_without_the_pipeline(tmp_path):
+    """What a local worker gets per chunk names ``read_chunk`` by its module: the worker
+    imports the conversion, not the main process's pipeline (walk, state, CSV)."""
+    import functools
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from batchdigits.learn.modelref import ArraysFile
+    from batchdigits.run.pipeline import _ReadChunk
+
+    task = concurrency.InWorker(functools.partial(_ReadChunk(), shared=ArraysFile("m.npz", "0" * 64)), os.getpid())
+    code = ("import pickle, sys; task = pickle.loads(sys.stdin.buffer.read()); "
+            "print(task.func.func.__module__, 'batchdigits.run.pipeline' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(task), capture_output=True, timeout=300)
+    assert proc.stdout.decode().split() == ["batchdigits.run.reading", "False"], proc.stderr
+
+
+LEFT_BEHIND = """
+import os, sys
+from batchdigits.cli.app import main
+sys.argv = ["batchdigits", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+mine = str(os.getpid())
+kids = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+    except OSError:
+        continue
+    if stat[stat.rindex(")") + 2:].split()[1] == mine and b"LokyProcess" in cmdline:
+        kids.append(pid)
+print("CODE", code, "WORKERS LEFT", len(kids))
+"""
+
+
+def test_the_console_script_ends_its_idle_workers_before_it_exits(tmp_path):
+    """After the command, the console script ends its local workers at once (they are idle):
+    Python's exit then need not wait for each to shut down its own interpreter (loky's exit
+    hook joins them; timings: benchmarks/throughput.py's cold CLI rows)."""
+    import subprocess
+    import sys
+
+    if not os.path.isdir("/proc"):
+        pytest.skip("reads /proc")
+    folder = folder_of(tmp_path / "many", 2 * CHUNK_SIZE + 10)
+    proc = subprocess.run([sys.executable, "-c", LEFT_BEHIND, "classify", str(folder), "-o",
+                           str(tmp_path / "p.csv"), "--jobs", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "CODE 1 WORKERS LEFT 0", proc.stderr
+    assert "leaked" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr

@@ -84,6 +84,11 @@ def main() -> None:
         if message:  # empty when the help was shown for a bare command
             error(stderr_console(), f"{message} (see --help)")
         code = getattr(exc, "exit_code", EXIT_USAGE)
+    finally:
+        if "batchdigits.io.concurrency" in sys.modules:  # else no worker was started
+            from ..io.concurrency import stop_workers
+
+            stop_workers()  # idle by now: the exit need not wait for them
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 from ..defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_CONFIDENCE, DEFAULT_SCHEDULER_TIMEOUT
 from ..image.marks import WORKER_DIED  # not image.convert (OpenCV): a Task is made by _task
-from ..io.concurrency import map_ordered
+from ..io.concurrency import imported, map_ordered
 from ..io.files import Found
 from ..learn.modelref import ArraysFile, ModelRef  # not .arrays: no numpy in a run that reads no file
 from .corrections import Corrections
@@ -51,7 +51,8 @@ from .write import Row
 if TYPE_CHECKING:
     from ..image.convert import Task
     from ..learn.arrays import ArrayModel
-    from .reading import Reading, WorkerModel  # .reading (the conversion, OpenCV): imported once a file is read
+    from .answers import Reading
+    from .reading import WorkerModel  # .reading (the conversion, OpenCV): imported once a file is read
     from ..learn.model import DigitModel
 
 Model = Union["DigitModel", ModelRef, "ArrayModel"]  # what a run predicts with
@@ -263,15 +264,17 @@ class _ReadChunk:
     """:func:`~batchdigits.run.reading.read_chunk`, its module (the conversion: OpenCV, Pillow)
     imported by the first chunk that has a file to read: a run that reads no file (an
     empty folder, an unchanged ``--incremental`` rerun) never imports it.  A worker
-    gets the function itself, imported as the worker unpickles it (as before: ahead of
-    its memory limit, see :func:`~batchdigits.io.concurrency.limit_memory`).  A dask
-    cluster gets the function itself (its tasks are named after it)."""
+    gets the function itself, imported by name as the worker unpickles it (as before:
+    ahead of its memory limit, see :func:`~batchdigits.io.concurrency.limit_memory`),
+    without this module and what it imports (a worker needs none of it: 17-55 ms of
+    each worker's start here).  A dask cluster gets the function itself (its tasks
+    are named after it)."""
 
     def __call__(self, items: list[Task | str], shared: WorkerModel | None = None) -> Sequence[Reading]:
         return _read_chunk()(items, shared)
 
-    def __reduce__(self) -> tuple[Callable[[], Callable[..., Sequence[Reading]]], tuple[()]]:
-        return (_read_chunk, ())
+    def __reduce__(self) -> tuple[Callable[[str, str], object], tuple[str, str]]:
+        return (imported, ("batchdigits.run.reading", "read_chunk"))
 
 
 def _read_chunk() -> Callable[..., Sequence[Reading]]:
@@ -281,7 +284,7 @@ def _read_chunk() -> Callable[..., Sequence[Reading]]:
 
 
 def _worker_died(task: Task | str) -> Reading:
-    from .reading import worker_died
+    from .answers import worker_died
 
     return worker_died(task)
 

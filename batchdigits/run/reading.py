@@ -15,61 +15,20 @@ image conversion, and nothing of scikit-learn, rich or typer.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..image.convert import WORKER_DIED, Task, convert_chunk
+from ..image.convert import Task, convert_chunk
 from ..learn.arrays import ArrayModel
 from ..learn.modelref import ArraysFile
 from ..learn.folderconf import FolderLayer
+from .answers import Reading, Readings, worker_died
+
+__all__ = ["Reading", "Readings", "WorkerModel", "read_chunk", "read_grids", "predict_quietly", "worker_died"]
 
 WorkerModel = ArrayModel | ArraysFile  # what a worker is given to predict with
-
-
-class Reading(NamedTuple):
-    """A worker's answer for one file: its digit and confidence (``None``: blank, or not
-    predicted), or an ``error``; its content hash if asked; ``same`` when that hash
-    matched the expected one (nothing converted); ``grid`` (uint8, 8x8) only when
-    the worker was given no model."""
-
-    digit: int | None = None
-    confidence: float | None = None
-    error: str = ""
-    sha256: str = ""
-    same: bool = False
-    grid: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Readings(Sequence[Reading]):
-    """A worker's answers for a chunk, in task order: one list per field of
-    :class:`Reading`, so a few objects cross the process boundary per chunk,
-    not one per file (unpickling an object per file was most of what the main
-    process spent on a worker's answer).  Iterating gives the :class:`Reading`
-    of each file."""
-
-    digits: list[int | None]
-    confidence: list[float | None]
-    errors: list[str]
-    sha256: list[str]
-    same: list[bool]
-    grids: list[np.ndarray | None] | None = None  # only when the worker had no model
-
-    def __len__(self) -> int:
-        return len(self.digits)
-
-    def __iter__(self) -> Iterator[Reading]:
-        grids = self.grids if self.grids is not None else [None] * len(self.digits)
-        fields = zip(self.digits, self.confidence, self.errors, self.sha256, self.same, grids, strict=True)
-        return map(Reading._make, fields)
-
-    def __getitem__(self, i: int) -> Reading:  # type: ignore[override]  # no slices
-        grid = self.grids[i] if self.grids is not None else None
-        return Reading(self.digits[i], self.confidence[i], self.errors[i], self.sha256[i], self.same[i], grid)
 
 
 def read_chunk(items: list[Task | str], shared: WorkerModel | None = None) -> Readings:
@@ -119,11 +78,6 @@ def predict_quietly(model: object, grids: np.ndarray) -> tuple[list[int], list[f
     with _thread_pools().limit(limits=1):
         digits, confidence = model.predict(grids)  # type: ignore[attr-defined]
     return [int(d) for d in digits], [float(c) for c in confidence]
-
-
-def worker_died(task: Task | str) -> Reading:
-    """The answer for a file whose worker process died reading it (see ``map_ordered``)."""
-    return Reading(error=WORKER_DIED)
 
 
 @functools.cache

@@ -344,8 +344,10 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
     from batchdigits.defaults import DEFAULT_BATCH_SIZE
     from batchdigits.image.convert import decode_file
     from batchdigits.image.grid import images_to_grids, pin_threads
+    from batchdigits.learn.export import to_arrays
 
     pin_threads()  # as the workers do
+    worker_model = to_arrays(model) or model  # what the workers predict with (no numpy form: the main process)
 
     paths = list_files(folder)
     paths = paths[:: max(1, len(paths) // STAGE_FILES)][:STAGE_FILES]
@@ -363,9 +365,9 @@ def stage_costs(folder: Path, model, repeats: int) -> dict[str, float]:
         grids = clock("convert", lambda grays=grays: [g for i in range(0, len(grays), CHUNK)
                                                       for g in images_to_grids(grays[i : i + CHUNK])])
         flat = np.stack([g.reshape(64) for g in grids if g is not None]).astype(np.uint8)
-        with threadpool_limits(1):  # as the main process predicts while the workers convert
-            clock("predict", lambda flat=flat: [model.predict(flat[i : i + DEFAULT_BATCH_SIZE])
-                                                for i in range(0, len(flat), DEFAULT_BATCH_SIZE)])
+        with threadpool_limits(1):  # as the workers predict, a chunk at a time, with the numpy form
+            clock("predict", lambda flat=flat: [worker_model.predict(flat[i : i + CHUNK])
+                                                for i in range(0, len(flat), CHUNK)])
             products = _model_products(model)
             clock("products", lambda flat=flat, products=products: [p(flat[i : i + DEFAULT_BATCH_SIZE])
                                                                      for p in products
@@ -678,19 +680,17 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
     main_ms = {k: statistics.median(v) * 1000 / counts[k[1]] for k, v in mains.items()}
     print()
     print(f"CPU ms per image by stage, one process (median of {args.repeats}; on up to {STAGE_FILES} "
-          "files of each folder); main process: its own CPU in the --jobs 0 run less prediction")
+          "files of each folder); main process: its own CPU in the --jobs 0 run (the workers predict)")
     print(f"{'':42s}" + "".join(f"{f:>16s}" for f in folders))
     for key, name in (("decode", "decode (load_image, reduced to 64 px)"),
                       ("convert", "grid conversion (images_to_grids, workers' chunks)"),
-                      ("predict", "prediction (batches of 512, 1 thread)")):
+                      ("predict", "prediction (numpy form, chunks, 1 thread)")):
         print(f"{name:42s}" + "".join(f"{stages[f][key]:13.3f} ms" for f in folders))
     print(f"{'  of which its matrix products alone':42s}"
           + "".join(f"{stages[f]['products']:13.3f} ms" for f in folders))
     print(f"{'resampling alone (one warpAffine/image)':42s}"
           + "".join(f"{stages[f]['resample']:13.3f} ms" for f in folders))
     print(f"{'main process: walk, stat, IPC, CSV':42s}"
-          + "".join(f"{main_ms[('libN', f)] - stages[f]['predict']:13.3f} ms" for f in folders))
-    print(f"{'  (main process CPU, all of it)':42s}"
           + "".join(f"{main_ms[('libN', f)]:13.3f} ms" for f in folders))
     print(f"  load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"(other processes compete for the {os.cpu_count()} cores; CPU ms/img is less affected)")
@@ -744,7 +744,7 @@ def run(args, folders: dict[str, Path], outdir: Path, all_jobs: int, model) -> i
               f"{least:.3f} ms CPU per image, so even with every other step free, --jobs 1 could reach at most "
               f"{cpu_ms[('floor1', f)] / least:.2f}x the floor 1 process")
     for f in folders:  # what the targets leave for the conversion, from this run's medians
-        rest = main_ms[("libN", f)] - stages[f]["predict"]  # walk, stat, IPC, CSV (at --jobs 1: no IPC)
+        rest = main_ms[("libN", f)]  # walk, stat, IPC, CSV (the workers predict)
         fixed = stages[f]["decode"] + stages[f]["predict"] + rest
         one = cpu_ms[("floor1", f)] / TARGET_FLOOR_SHARE  # CPU ms per image the target allows
         every = all_jobs * 1000.0 / (TARGET_FLOOR_SHARE * rate[("floorN", f)])

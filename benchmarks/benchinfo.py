@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import tarfile
+from io import BytesIO
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +27,18 @@ def code_state() -> str:
         return f"batchdigits {batchdigits.__version__} (no git information)"
     extra = f", uncommitted changes in {', '.join(dirty)}" if dirty else ""
     return f"batchdigits {batchdigits.__version__} at git {head}{extra}"
+
+
+def old_package_root(rev: str, into: Path) -> Path:
+    """The ``batchdigits`` package of git revision ``rev`` extracted under ``into`` as ``batchdigits_old``
+    (importable: ``into`` goes first on ``sys.path``); returns its folder."""
+    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "batchdigits"], capture_output=True,
+                          check=True).stdout
+    with tarfile.open(fileobj=BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    (into / "batchdigits").rename(into / "batchdigits_old")
+    sys.path.insert(0, str(into))
+    return into / "batchdigits_old"
 
 
 def verdict(ok: bool) -> str:

@@ -39,13 +39,10 @@ import argparse
 import importlib
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from benchinfo import REPO, code_state, verdict  # noqa: E402
+from benchinfo import code_state, old_package_root, verdict  # noqa: E402
 
 TARGET_MS = 0.08
 OLD_REV = "5abc8c0"
@@ -64,15 +61,10 @@ STACK_CHUNK = 64
 def old_package(rev: str, into: Path):
     """The ``batchdigits`` package of git revision ``rev``, importable as ``batchdigits_old``: its
     conversion (``images_to_grids`` of a chunk, or ``None``), ``image_to_grid`` and ``convert`` module."""
-    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "batchdigits"], capture_output=True,
-                          check=True).stdout
-    with tarfile.open(fileobj=BytesIO(data)) as tar:
-        tar.extractall(into, filter="data")
-    (into / "batchdigits").rename(into / "batchdigits_old")
-    sys.path.insert(0, str(into))
+    root = old_package_root(rev, into)
     grid = importlib.import_module("batchdigits_old.image.grid")
     stacked = None
-    if (into / "batchdigits_old" / "image" / "gridstack.py").exists():
+    if (root / "image" / "gridstack.py").exists():
         stacked = importlib.import_module("batchdigits_old.image.gridstack").images_to_grids
     return stacked, grid.image_to_grid, importlib.import_module("batchdigits_old.image.convert")
 

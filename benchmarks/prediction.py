@@ -24,12 +24,9 @@ import argparse
 import importlib
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from benchinfo import REPO, code_state  # noqa: E402
+from benchinfo import code_state, old_package_root  # noqa: E402
 
 OLD_REV = "ccaf90a"
 CHUNKS = (64, 256)
@@ -46,12 +43,7 @@ CHUNKS = (64, 256)
 
 def old_arrays_module(rev: str, into: Path):
     """``batchdigits.learn.arrays`` of git revision ``rev``, importable as ``batchdigits_old``."""
-    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "batchdigits"], capture_output=True,
-                          check=True).stdout
-    with tarfile.open(fileobj=BytesIO(data)) as tar:
-        tar.extractall(into, filter="data")
-    (into / "batchdigits").rename(into / "batchdigits_old")
-    sys.path.insert(0, str(into))
+    old_package_root(rev, into)
     return importlib.import_module("batchdigits_old.learn.arrays")
 
 

@@ -81,14 +81,17 @@ def test_a_worker_that_dies_costs_one_error_row_and_the_run_goes_on(tmp_path):
             assert row == same
 
 
-MAIN_IMPORTS = """
-import sys
+RUN_CLI = """
+import os, sys
 from batchdigits.cli.app import main
 sys.argv = ["batchdigits", *sys.argv[1:]]
 try:
     main()
 except SystemExit as exc:
     code = exc.code
+"""  # a script: the console script's main in this process, its exit code in `code`
+
+MAIN_IMPORTS = RUN_CLI + """
 names = ("cv2", "PIL", "threadpoolctl", "batchdigits.run.reading")
 print("CODE", code, "IMPORTED", ",".join(m for m in names if m in sys.modules) or "-")
 """
@@ -127,14 +130,7 @@ def test_a_workers_task_unpickles_without_the_pipeline(tmp_path):
     assert proc.stdout.decode().split() == ["batchdigits.run.reading", "False"], proc.stderr
 
 
-LEFT_BEHIND = """
-import os, sys
-from batchdigits.cli.app import main
-sys.argv = ["batchdigits", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
+LEFT_BEHIND = RUN_CLI + """
 mine = str(os.getpid())
 kids = []
 for pid in filter(str.isdigit, os.listdir("/proc")):

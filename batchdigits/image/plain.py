@@ -36,6 +36,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import cv2
 import numpy as np
@@ -53,6 +54,10 @@ _JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2))  # baseline, extended, progressive Huf
 _JPEG_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM: markers without a segment
 _REDUCED = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
             8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+LOG_SILENT = 0  # OpenCV's LOG_LEVEL_SILENT
+# OpenCV 4.x has cv2.setLogLevel; 5.x only cv2.utils.logging's (a submodule, imported by cv2 itself)
+_LOGGING: Any = cv2 if hasattr(cv2, "setLogLevel") else cv2.utils.logging
+_get_log_level, _set_log_level = _LOGGING.getLogLevel, _LOGGING.setLogLevel
 _RAW = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION  # the samples as stored (we checked orientation)
 
 
@@ -123,8 +128,8 @@ def _quiet() -> Iterator[None]:
     decoders' own lines too (libjpeg's "Corrupt JPEG data: ...", libpng's warnings, printed on file
     descriptor 2: Pillow decodes the same pixels, or refuses the file, and says nothing) whenever no
     other thread can be writing there: in a worker, or a main process without a live display."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    level = _get_log_level()
+    _set_log_level(LOG_SILENT)
     saved = os.dup(2) if in_worker() or threading.active_count() == 1 else None  # not cached: fd 2 may move
     if saved is not None:
         os.dup2(_null(), 2)
@@ -134,7 +139,7 @@ def _quiet() -> Iterator[None]:
         if saved is not None:
             os.dup2(saved, 2)
             os.close(saved)
-        cv2.utils.logging.setLogLevel(level)
+        _set_log_level(level)
 
 
 @functools.cache

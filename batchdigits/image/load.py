@@ -11,7 +11,7 @@ array of shape ``(height, width)``:
   ``draft()`` when the full size is not needed, and every image
   is shrunk so that its longer side is at most ``max_side`` pixels.
 
-Plain PNG, JPEG and BMP files are decoded by OpenCV instead, to exactly the
+Plain PNG, JPEG, BMP and TIFF files are decoded by OpenCV instead, to exactly the
 same pixels (:mod:`batchdigits.image.plain`).
 
 Any problem (unreadable, truncated, not an image, a decompression bomb) is
@@ -60,7 +60,7 @@ def load_image(
             if size == 0:
                 raise ImageError("empty file (0 bytes)")
             source: BinaryIO = fh
-            if size <= PLAIN_BYTES:  # a plain file is decoded by OpenCV, to Pillow's pixels (4x quicker)
+            if size <= PLAIN_BYTES:  # a plain file is decoded by OpenCV, to Pillow's pixels (JPEG 0.50 -> 0.27 ms)
                 data = fh.read()
                 gray = decode_plain(data, max_side, max_pixels)
                 if gray is not None:

@@ -14,7 +14,9 @@ from sklearn.isotonic import IsotonicRegression
 from batchdigits.learn.augment import distort, stroke_grids
 from batchdigits.learn.glyphs import FORMS, draw_digit
 from batchdigits.learn.model import MODEL_FORMAT, DigitModel, load_model, save_model
-from batchdigits.learn.strokeset import CALIBRATION_SEED, SEED, calibration_set, load_strokes
+from batchdigits.image.marks import GRID_VERSION
+from batchdigits.learn import strokeset
+from batchdigits.learn.strokeset import CALIBRATION_SEED, PATH, SEED, calibration_set, load_strokes
 from batchdigits.learn.fit import MAX_CONFIDENCE, calibrate, fit_calibrator, has_signals
 from helpers import read_csv, run_cli
 
@@ -160,6 +162,18 @@ def test_the_shipped_stroke_grids_are_what_the_generator_makes(load, seed, disto
         rows = np.flatnonzero(labels == d)[: int(mine.sum())]
         np.testing.assert_array_equal(grids[rows], fresh[mine])
         np.testing.assert_array_equal(forms[rows], fresh_forms[mine])
+
+
+def test_the_shipped_stroke_file_itself_is_made_by_this_conversion():
+    # A file made for another GRID_VERSION is regenerated at every load (~20 s on 2 cores): from
+    # GRID_VERSION 6 to this test, every --adapt, train and built-in model paid that silently.
+    with np.load(PATH) as data:
+        meta = data["meta"]
+        shipped = {name: data[name] for name in ("grids", "cal_grids")}
+    assert int(meta[2]) == GRID_VERSION, "regenerate it: python -m batchdigits.learn.strokeset"
+    assert (int(meta[0]), int(meta[1]), int(meta[3])) == (strokeset.PER_DIGIT, SEED, CALIBRATION_SEED)
+    np.testing.assert_array_equal(shipped["grids"], load_strokes()[0])
+    np.testing.assert_array_equal(shipped["cal_grids"], calibration_set()[0])
 
 
 def test_the_calibration_strokes_are_other_drawings_than_the_training_strokes():

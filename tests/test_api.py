@@ -101,10 +101,13 @@ def test_large_files_go_to_workers_in_smaller_chunks(tmp_path, monkeypatch):
     assert report.found == 112
     flat = [p for chunk in seen for p in chunk]
     assert flat == sorted(str(p) for p in folder.iterdir())  # every file once, in order
-    small = [len(c) for c in seen if all("/a" in p for p in c)]
-    large = [len(c) for c in seen if all("/b" in p for p in c)]
-    assert small and max(small) == classify.CHUNK_SIZE
-    assert large and max(large) <= classify.CHUNK_SIZE // 4  # 1 + 190 KiB / 64 KiB = 3 units each
+    # a chunk closes once its files are worth its budget: one unit each, one more per 16 KiB
+    # (the noise PNGs, about 196 KiB: 13 units each); the budgets are 64, 128, then 8 x 64 units
+    assert seen[0] == [str(folder / f"a{i:03d}.png") for i in range(64)]
+    units = [[1 + os.path.getsize(p) // classify.CHUNK_BYTES_PER_UNIT for p in chunk] for chunk in seen]
+    budgets = [64, 128] + [512] * len(seen)
+    assert all(sum(u[:-1]) < budget <= sum(u) for u, budget in zip(units[:-1], budgets, strict=False))
+    assert [len(c) for c in seen] == [64, 36 + 8, 4] and units[1][-1] == 13
 
 
 def test_classify_folder_and_settings_take_keywords_only(tmp_path):

@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, strategies as st
 
 from batchdigits import classify_folder
 from batchdigits.run.pipeline import Settings
-from batchdigits.io.files import IMAGE_EXTENSIONS, walk
+from batchdigits.io.files import IMAGE_EXTENSIONS, is_image_name, walk
 from helpers import deny_access, read_csv, run_cli, run_script, statuses
 from imagemaker import save_digit
 
@@ -289,3 +290,14 @@ def test_a_signal_while_a_file_is_opened_stops_the_run_and_is_never_an_error_row
     with pytest.raises(KeyboardInterrupt):
         classify_folder(tmp_path / "in", out=tmp_path / "p.csv", settings=Settings(jobs=1))
     assert not (tmp_path / "p.csv").exists()
+
+
+NAME_PARTS = st.sampled_from(["", ".", "..", "a", "scan", ".png", ".PNG", ".jpeg", ".Tiff", ".webp", ".txt", "png",
+                              ".pngx", "x.", " ", ".tar.gz", ".jp", "é"])
+
+
+@given(st.lists(NAME_PARTS, max_size=5).map("".join))
+def test_an_image_name_is_one_whose_splitext_extension_is_an_image_extension(name):
+    # is_image_name finds the extension without os.path.splitext (every walked file asks): the same answer,
+    # hidden files (".png", "..png") and a trailing dot included
+    assert is_image_name(name) == (os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)

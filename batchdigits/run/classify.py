@@ -48,7 +48,7 @@ def own_files_filter(out: str | None) -> Callable[[str], bool] | None:
     temp_prefixes = tuple(temp_prefix(t) for t in (out_abs, state_path(out_abs), origin_path(out_abs)))
 
     def ignore(path: str) -> bool:
-        name = os.path.basename(path)
+        name = path[path.rfind("/") + 1 :]  # os.path.basename without its call: asked of every file walked
         if name not in names and not (name.startswith(temp_prefixes) and name.endswith(".tmp")):
             return False
         return os.path.realpath(os.path.dirname(os.path.abspath(path))) == out_dir

@@ -89,13 +89,13 @@ def test_a_worker_answers_a_chunk_with_a_few_lists_not_an_object_per_file(tmp_pa
 
 def test_a_dask_cluster_gets_tasks_of_up_to_1024_files(tmp_path, default_model, monkeypatch):
     """distributed costs the client about 5 ms of CPU per task whatever its size, so a
-    cluster gets tasks of up to ``DASK_CHUNK_SIZE`` files; local workers get ``CHUNK_SIZE``,
+    cluster gets tasks of up to ``MAX_SLOTS`` files (``DASK_CHUNK_SIZE`` units); local workers get ``CHUNK_SIZE``,
     then twice that, then ``CHUNK_GROWTH`` times that (a long run pays per task less often)."""
     from batchdigits.io.files import walk
 
     folder = tmp_path / "in"
     folder.mkdir()
-    for i in range(1000):
+    for i in range(1100):
         (folder / f"f{i:04d}.png").write_bytes(b"")  # never read here: only stat'ed
     sent: dict[str, list[int]] = {}
 
@@ -107,8 +107,8 @@ def test_a_dask_cluster_gets_tasks_of_up_to_1024_files(tmp_path, default_model, 
     monkeypatch.setattr(pipeline, "map_ordered", recording)
     for backend in ("loky", "dask"):
         rows = list(pipeline.iter_rows(walk(str(folder)), default_model, Settings(backend=backend)))
-        assert len(rows) == 1000
+        assert len(rows) == 1100
 
     assert pipeline.CHUNK_SIZE == 64 and pipeline.CHUNK_GROWTH == 8
-    assert sent == {"loky": [64, 128, 512, 296], "dask": [1000]}
-    assert pipeline.DASK_CHUNK_SIZE == 1024
+    assert sent == {"loky": [64, 128, 512, 396], "dask": [1024, 76]}
+    assert pipeline.MAX_SLOTS == 1024 and pipeline.DASK_CHUNK_SIZE == 2048

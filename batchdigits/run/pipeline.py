@@ -69,8 +69,9 @@ CHUNK_GROWTH = 8
 CHUNK_BYTES_PER_UNIT = 16 * 1024
 MAX_SLOTS = 1024  # files (most of them reused) per chunk at most
 # A dask task costs its client about 5 ms whatever its size (distributed's own
-# work per task and result), so a cluster gets bigger tasks: 5 ms per 1024 files.
-DASK_CHUNK_SIZE = 1024
+# work per task and result), so a cluster gets bigger tasks: up to MAX_SLOTS files
+# (5 ms per 1024 small files), 2048 units (64 files of 500 KiB).
+DASK_CHUNK_SIZE = 2048
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -225,7 +226,7 @@ def iter_read(
     pending: deque[list[Slot]] = deque()
     dask = settings.backend == "dask"
     sizes = [DASK_CHUNK_SIZE] if dask else [CHUNK_SIZE, 2 * CHUNK_SIZE, CHUNK_GROWTH * CHUNK_SIZE]
-    max_slots = max(MAX_SLOTS, sizes[-1])
+    max_slots = MAX_SLOTS
 
     def chunks() -> Iterator[list[Task | str]]:
         slots: list[Slot] = []

@@ -1,11 +1,11 @@
-"""'All cores' is joblib's count (cgroup CPU quotas respected); train --jobs reaches the augmentation."""
+"""'All cores' is loky's count (joblib's) (cgroup CPU quotas respected); train --jobs reaches the augmentation."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from joblib.externals.loky.backend import context
+from loky.backend import context
 
 import batchdigits.learn.train as train_module
 from batchdigits.io.concurrency import default_jobs

@@ -1,9 +1,11 @@
 """Run a function over chunks of work in worker processes, results in order.
 
 ``map_ordered(func, chunks, jobs)`` is a generator: with ``jobs == 1`` it runs
-in this process; otherwise joblib's ``Parallel(return_as="generator")`` keeps
-only a few chunks in flight, so memory does not grow with the input (work
-that fits in one chunk is done in this process, without workers).  With
+in this process; otherwise loky's reusable process pool (the one joblib is
+built on, without joblib: each process that imports joblib pays 0.3 s of CPU
+for it, numpy included, and a cold run starts four) keeps only ``2 * jobs``
+chunks in flight, so memory does not grow with the input (work that fits in
+one chunk is done in this process, without workers).  With
 ``backend="dask"`` the chunks go to a dask.distributed cluster
 (:func:`batchdigits.io.cluster.cluster_map`).
 
@@ -21,13 +23,12 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass
 from itertools import chain
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .cluster import cluster_map
 from ..defaults import DEFAULT_SCHEDULER_TIMEOUT
@@ -35,24 +36,19 @@ from ..defaults import DEFAULT_SCHEDULER_TIMEOUT
 T = TypeVar("T")
 R = TypeVar("R")
 
-# A run that stops early on purpose (a reader gone, a full disk, Ctrl-C) closes
-# joblib's generator; its "N tasks ... not used" notice is not for our users.
-warnings.filterwarnings(
-    "ignore", message=r"\d+ tasks (have been successfully executed|which were still being processed)",
-    category=UserWarning, module="joblib",
-)
-
 WORKER_MEMORY = 256 * 2**20
 """Memory a local worker may allocate beyond what it holds after start-up (its
 ``RLIMIT_DATA``): an image needing more is a ``MemoryError``, an error row, so
 the run's peak stays about ``main + jobs * (62 MB + WORKER_MEMORY)``."""
+IDLE_WORKER_SECONDS = 300  # an idle worker exits after this long (joblib's default)
 PARENT_POLL_SECONDS = 0.25  # how often a worker checks that its parent is alive
 _IN_WORKER = False  # set in a local worker process by its first chunk
+_POOL: Any = None  # loky's pool the last run used (loky keeps it for the next), untyped
 
 
 def default_jobs() -> int:
-    """All usable cores: ``joblib.cpu_count()`` (CPU affinity and cgroup CPU quotas respected)."""
-    from joblib import cpu_count  # joblib (0.1-0.2 s to import): only once there is work for workers
+    """All usable cores: ``loky.cpu_count()``, joblib's count (CPU affinity and cgroup CPU quotas respected)."""
+    from loky import cpu_count  # only once there is work for workers
 
     return max(1, cpu_count())
 
@@ -147,10 +143,36 @@ def worker_deaths() -> tuple[type[BaseException], ...]:
 
 
 def _parallel(func: Callable[[list[T]], R], chunks: Iterator[list[T]], n_jobs: int) -> Iterator[R]:
-    from joblib import Parallel, delayed
+    """``func(chunk)`` for every chunk in loky's reusable pool of ``n_jobs`` workers, in
+    order, ``2 * n_jobs`` chunks in flight; a run that stops early drops the chunks not started."""
+    from loky import get_reusable_executor
 
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
-    return parallel(delayed(func)(chunk) for chunk in chunks)
+    global _POOL
+    executor = _POOL = get_reusable_executor(max_workers=n_jobs, timeout=IDLE_WORKER_SECONDS, env=_worker_env(n_jobs))
+    window: deque[Future[R]] = deque()
+    try:
+        for chunk in chunks:
+            window.append(executor.submit(func, chunk))
+            if len(window) >= 2 * n_jobs:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+    finally:
+        for future in window:
+            future.cancel()
+
+
+# the thread pools a worker's libraries start, sized to its share of the cores unless set
+# (as joblib's loky backend does: ``LokyBackend.MAX_NUM_THREADS_VARS``)
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _worker_env(n_jobs: int) -> dict[str, str]:
+    share = str(max(default_jobs() // n_jobs, 1))
+    env = {var: os.environ.get(var, share) for var in THREAD_VARS}
+    env["ENABLE_IPC"] = os.environ.get("ENABLE_IPC", "1")  # TBB's schedulers coordinate across processes
+    return env
 
 
 @dataclass(frozen=True)
@@ -177,10 +199,8 @@ def stop_workers() -> None:
     worker, idle since the last answer, to finish its exit: 0.3 s at load 5, 1.1-1.5 s
     at load 9 between the CSV in place and the main process's own exit (traced cold
     CLI runs, 2 workers, 2 cores).  A library caller's workers stay for its next run."""
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")  # none started: nothing imported
-    executor = getattr(loky, "_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, kill_workers=True)
 
 
 def imported(module: str, name: str) -> object:

@@ -61,7 +61,7 @@ Model = Union["DigitModel", ModelRef, "ArrayModel"]  # what a run predicts with
 # one more per CHUNK_BYTES_PER_UNIT of it (a 500 KiB JPEG: 32 units, 8 to a chunk), so large
 # files make smaller chunks and the workers finish together.  The first chunk gets
 # CHUNK_SIZE units, the second twice that, every later one CHUNK_GROWTH times: a short run
-# is shared out finely, a long one pays the main process's per-task cost (IPC, joblib)
+# is shared out finely, a long one pays the main process's per-task cost (IPC, the pool)
 # less often (20 000 small scans, --jobs 0, in process: its CPU per file 0.038-0.043 ms with
 # 64-unit chunks, 0.031-0.036 growing to 512; on the 2-core VM of docs/benchmarks.md).
 CHUNK_SIZE = 64
@@ -258,7 +258,7 @@ def iter_read(
             pending.append(slots)
             yield tasks
 
-    jobs = settings.jobs  # 0: map_ordered asks default_jobs() (joblib) once there is work
+    jobs = settings.jobs  # 0: map_ordered asks default_jobs() (loky) once there is work
     read = _read_chunk() if settings.backend == "dask" else _ReadChunk()
     answers = map_ordered(
         read, chunks(), jobs, settings.backend, settings.scheduler, died=_worker_died, shared=shared,

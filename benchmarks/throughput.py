@@ -26,8 +26,8 @@ For each folder it prints the median (of R runs, default 3) images/s of:
 (a) the floor: opening and fully decoding every file to grayscale with
     Pillow (``Image.open(p).convert("L")``, the floor issue 12 defines: what
     any reader of these files as gray images does), in 1 process and in all
-    cores (joblib/loky,
-    same chunks of paths and dispatch as batchdigits);
+    cores (batchdigits' own loky pool, ``map_ordered``: the same chunks of
+    paths and dispatch as classify);
 (b) ``batchdigits classify --jobs 1`` and ``--jobs 0``, in-process through the
     library (warm: model loaded, worker pool already started) and through
     the console script in a fresh process each run (cold: includes interpreter
@@ -241,15 +241,23 @@ def decode_chunk(paths: list[str]) -> int:
 
 
 def floor(folder: Path, jobs: int) -> int:
-    """Decode every file, in this process (jobs 1) or in ``jobs`` loky workers."""
-    paths = list_files(folder)
-    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    if jobs == 1:
-        return sum(decode_chunk(c) for c in chunks)
-    from joblib import Parallel, delayed
+    """Decode every file, in this process (jobs 1) or in ``jobs`` loky workers, in chunks
+    as classify makes them for small files (CHUNK, twice that, then CHUNK_GROWTH times that),
+    handed out as classify hands them out (``map_ordered``)."""
+    from batchdigits.io.concurrency import map_ordered
+    from batchdigits.run.pipeline import CHUNK_GROWTH
 
-    parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
-    return sum(parallel(delayed(decode_chunk)(c) for c in chunks))
+    paths, chunks, start = list_files(folder), [], 0
+    while start < len(paths):
+        size = CHUNK * (1, 2, CHUNK_GROWTH)[min(len(chunks), 2)]
+        chunks.append(paths[start : start + size])
+        start += size
+    return sum(n for done in map_ordered(decode_counted, iter(chunks), jobs) for n in done)
+
+
+def decode_counted(paths: list[Path]) -> list[int]:
+    """:func:`decode_chunk` as ``map_ordered`` wants a task: one answer per item."""
+    return [1] * decode_chunk(paths)
 
 
 def classify_inprocess(folder: Path, jobs: int, out: Path) -> int:

@@ -155,13 +155,26 @@ def test_stroke_grids_are_deterministic_and_independent_of_workers():
 @pytest.mark.parametrize(("load", "seed", "distorted"), [(load_strokes, SEED, False),
                                                       (calibration_set, CALIBRATION_SEED, True)])
 def test_the_shipped_stroke_grids_are_what_the_generator_makes(load, seed, distorted):
+    import cv2
+
     grids, labels, forms = load()
     fresh, fresh_labels, fresh_forms = stroke_grids(3, seed=seed, distorted=distorted)
+    with np.load(PATH) as data:
+        made_by = str(data["opencv"])
+    shipped, made = [], []
     for d in range(10):  # the file is digit by digit, in sample order
         mine = fresh_labels == d
         rows = np.flatnonzero(labels == d)[: int(mine.sum())]
-        np.testing.assert_array_equal(grids[rows], fresh[mine])
         np.testing.assert_array_equal(forms[rows], fresh_forms[mine])
+        shipped.append(grids[rows])
+        made.append(fresh[mine])
+    shipped_grids, made_grids = np.concatenate(shipped), np.concatenate(made)
+    if cv2.__version__ == made_by:
+        np.testing.assert_array_equal(shipped_grids, made_grids)
+    else:  # another OpenCV samples the warps a little differently (the lowest-versions run, 4.10: 1.6-1.7 % of
+        # the counts differ, by 0.018 on average): the same drawings, not another generator
+        differ = np.abs(shipped_grids - made_grids)
+        assert (differ > 0).mean() <= 0.05 and differ.mean() <= 0.05, (made_by, (differ > 0).mean(), differ.mean())
 
 
 def test_the_shipped_stroke_file_itself_is_made_by_this_conversion():
@@ -172,6 +185,8 @@ def test_the_shipped_stroke_file_itself_is_made_by_this_conversion():
         shipped = {name: data[name] for name in ("grids", "cal_grids")}
     assert int(meta[2]) == GRID_VERSION, "regenerate it: python -m batchdigits.learn.strokeset"
     assert (int(meta[0]), int(meta[1]), int(meta[3])) == (strokeset.PER_DIGIT, SEED, CALIBRATION_SEED)
+    with np.load(PATH) as data:
+        assert str(data["opencv"]).count(".") == 2  # the OpenCV that made it, e.g. 5.1.0
     np.testing.assert_array_equal(shipped["grids"], load_strokes()[0])
     np.testing.assert_array_equal(shipped["cal_grids"], calibration_set()[0])
 

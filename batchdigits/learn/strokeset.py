@@ -1,6 +1,7 @@
 """The generated pen-stroke training grids shipped with the package.
 
-``batchdigits/learn/data/strokes.npz`` holds two sets of
+``batchdigits/learn/data/strokes.npz`` (with the ``GRID_VERSION`` and the OpenCV
+version it was made with: another OpenCV resamples a little differently) holds two sets of
 :func:`batchdigits.learn.augment.stroke_grids`, ``PER_DIGIT`` drawings of each
 digit each (grids as uint8, digit by digit in sample order, their labels
 and letter forms):
@@ -44,7 +45,10 @@ def generate(per_digit: int = PER_DIGIT, jobs: int = -1) -> dict[str, np.ndarray
     """The arrays of the data file, computed now."""
     from .augment import stroke_grids
 
-    arrays = {"meta": np.array([per_digit, SEED, GRID_VERSION, CALIBRATION_SEED], np.int64)}
+    import cv2
+
+    arrays = {"meta": np.array([per_digit, SEED, GRID_VERSION, CALIBRATION_SEED], np.int64),
+              "opencv": np.array(cv2.__version__)}  # other OpenCV versions resample a little differently
     for prefix, seed, distorted in (("", SEED, False), ("cal_", CALIBRATION_SEED, True)):
         grids, labels, forms = stroke_grids(per_digit, seed, jobs=jobs, distorted=distorted)
         arrays[prefix + "grids"] = grids.astype(np.uint8)

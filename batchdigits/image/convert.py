@@ -21,6 +21,7 @@ from ..defaults import DEFAULT_MAX_PIXELS
 from .grid import INPUT_SIDE, images_to_grids, pin_threads
 from ..io.hashing import file_sha256
 from .load import ImageError, load_image
+from .plain import quiet_decoders
 from .marks import WORKER_DIED  # the main process names it without OpenCV
 
 LOAD_SIDE = INPUT_SIDE  # decode at most this many px per side (JPEG draft, shrink)
@@ -123,13 +124,14 @@ def convert_chunk(tasks: list[Task]) -> list[Converted]:
     pin_threads()
     answers: list[Converted | None] = []
     decoded: list[tuple[int, np.ndarray, str]] = []
-    for task in tasks:
-        answer = _decode_task(task)
-        if isinstance(answer, Converted):
-            answers.append(answer)
-        else:
-            decoded.append((len(answers), *answer))
-            answers.append(None)
+    with quiet_decoders():  # the decoders' own lines off stderr, set up once for the chunk
+        for task in tasks:
+            answer = _decode_task(task)
+            if isinstance(answer, Converted):
+                answers.append(answer)
+            else:
+                decoded.append((len(answers), *answer))
+                answers.append(None)
     for (i, _, sha), (grid, error) in zip(decoded, _grids([gray for _, gray, _ in decoded]), strict=True):
         answers[i] = Converted(grid, error, sha)
     return [answer for answer in answers if answer is not None]

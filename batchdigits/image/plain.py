@@ -122,12 +122,31 @@ def _grey_within(pixels: np.ndarray, max_side: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+_QUIET_DEPTH = 0  # inside quiet_decoders(): _quiet() has nothing left to do
+
+
+@contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """:func:`_quiet` for a whole chunk of decodes (``image.convert.convert_chunk``): its system
+    calls once a chunk instead of once a file (7.8 us a file, about 2 % of a small scan's CPU)."""
+    global _QUIET_DEPTH
+    with _quiet():
+        _QUIET_DEPTH += 1
+        try:
+            yield
+        finally:
+            _QUIET_DEPTH -= 1
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """OpenCV's log off while decoding (a failed decode is answered by Pillow, with its words), and the
     decoders' own lines too (libjpeg's "Corrupt JPEG data: ...", libpng's warnings, printed on file
     descriptor 2: Pillow decodes the same pixels, or refuses the file, and says nothing) whenever no
     other thread can be writing there: in a worker, or a main process without a live display."""
+    if _QUIET_DEPTH:
+        yield
+        return
     level = _get_log_level()
     _set_log_level(LOG_SILENT)
     saved = os.dup(2) if in_worker() or threading.active_count() == 1 else None  # not cached: fd 2 may move

@@ -224,9 +224,7 @@ def iter_read(
     The workers predict with ``shared``; without it the readings carry grids.
     """
     pending: deque[list[Slot]] = deque()
-    dask = settings.backend == "dask"
-    sizes = [DASK_CHUNK_SIZE] if dask else [CHUNK_SIZE, 2 * CHUNK_SIZE, CHUNK_GROWTH * CHUNK_SIZE]
-    max_slots = MAX_SLOTS
+    sizes = [DASK_CHUNK_SIZE] if settings.backend == "dask" else [CHUNK_SIZE, 2 * CHUNK_SIZE, CHUNK_GROWTH * CHUNK_SIZE]
 
     def chunks() -> Iterator[list[Task | str]]:
         slots: list[Slot] = []
@@ -248,7 +246,7 @@ def iter_read(
             if slot.task is not None:
                 tasks.append(slot.task)
                 work += 1 + _size(slot) // CHUNK_BYTES_PER_UNIT
-            if work >= chunk_size or len(slots) >= max_slots:
+            if work >= chunk_size or len(slots) >= MAX_SLOTS:
                 pending.append(slots)
                 yield tasks
                 slots, tasks, work = [], [], 0
